@@ -1,0 +1,142 @@
+"""Lazy safetensors checkpoints and loading of weights into modules built on the meta device.
+
+A `CheckpointFile` only reads the header when opened (the tensor data stays memory-mapped), so opening a
+40 GB file costs milliseconds. `load_module` fills a module that was built on the meta device directly from
+the file, casting each tensor to the target dtype on its own: no full float32 copy of the model ever exists.
+
+Contract for every model component in `models/`: its `state_dict()` keys equal the checkpoint keys of that
+component with the component prefix (e.g. ``"vae.decoder."``) stripped, one to one.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Iterable
+
+import torch
+from safetensors import safe_open
+from torch import nn
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable or does not hold what the caller needs."""
+
+
+class CheckpointFile:
+    """A safetensors file opened lazily: header and metadata now, tensors on request (mmap)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise CheckpointError(f"checkpoint file not found: {self.path}")
+        try:
+            self._handle = safe_open(self.path, framework="pt", device="cpu")
+            self._keys = list(self._handle.keys())
+            self.metadata: dict[str, str] = dict(self._handle.metadata() or {})
+        except Exception as exc:  # safetensors raises its own error types for bad headers
+            raise CheckpointError(
+                f"{self.path} is not a readable safetensors file (truncated or not safetensors?): {exc}"
+            ) from exc
+        self._key_set = set(self._keys)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def config(self) -> dict:
+        """The JSON `config` metadata entry decoded (``{}`` when the file has none)."""
+        raw = self.metadata.get("config")
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{self.path}: metadata 'config' is not valid JSON: {exc}") from exc
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._key_set
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        return [k for k in self._keys if k.startswith(prefix)]
+
+    def has_prefix(self, prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in self._keys)
+
+    def get(self, key: str) -> torch.Tensor:
+        try:
+            return self._handle.get_tensor(key)
+        except Exception as exc:
+            raise CheckpointError(f"{self.path}: cannot read tensor '{key}': {exc}") from exc
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._handle.get_slice(key).get_shape())
+
+
+def _describe(keys: Iterable[str], limit: int = 5) -> str:
+    keys = sorted(keys)
+    head = ", ".join(keys[:limit])
+    return f"{len(keys)} ({head}{', ...' if len(keys) > limit else ''})"
+
+
+def load_module(
+    module: nn.Module,
+    ckpt: CheckpointFile,
+    prefix: str,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str = "cpu",
+    ignore: Iterable[str] = (),
+    what: str | None = None,
+) -> nn.Module:
+    """Fill `module` (built on the meta device) with the tensors of `ckpt` under `prefix`.
+
+    Floating tensors are cast to `dtype` (None keeps the file's dtype) one by one. `ignore` lists stripped
+    key names that may be in the file without a matching module entry. Missing or unexpected keys raise a
+    `CheckpointError` naming the file, the component and the first few keys.
+    """
+    what = what or prefix.rstrip(".") or type(module).__name__
+    expected = module.state_dict(keep_vars=True)
+    present = {k[len(prefix):] for k in ckpt.keys_with_prefix(prefix)}
+    missing = set(expected) - present
+    unexpected = present - set(expected) - set(ignore)
+    if missing or unexpected:
+        parts = [f"{ckpt.path}: the {what} weights do not match this model"]
+        if missing:
+            parts.append(f"missing {_describe(prefix + k for k in missing)}")
+        if unexpected:
+            parts.append(f"unexpected {_describe(prefix + k for k in unexpected)}")
+        raise CheckpointError("; ".join(parts))
+    loaded = {}
+    for name, target in expected.items():
+        tensor = ckpt.get(prefix + name)
+        if tuple(tensor.shape) != tuple(target.shape):
+            raise CheckpointError(
+                f"{ckpt.path}: {prefix + name} has shape {tuple(tensor.shape)}, "
+                f"the {what} built from the file's config expects {tuple(target.shape)}"
+            )
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        loaded[name] = tensor.to(device)
+    module.load_state_dict(loaded, assign=True)
+    init_computed_buffers(module, device)
+    return module
+
+
+def init_computed_buffers(module: nn.Module, device: torch.device | str = "cpu") -> None:
+    """Let submodules rebuild non-persistent buffers that stayed on the meta device.
+
+    A submodule with such buffers defines ``init_computed_buffers(self, device)``.
+    """
+    for sub in module.modules():
+        hook: Callable | None = getattr(sub, "init_computed_buffers", None)
+        if callable(hook) and any(b.is_meta for b in sub.buffers(recurse=False)):
+            hook(device)
+
+
+def build_on_meta(factory: Callable[[], nn.Module]) -> nn.Module:
+    """Build a module without allocating its weights."""
+    with torch.device("meta"):
+        return factory()
