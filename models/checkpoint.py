@@ -75,6 +75,10 @@ class CheckpointFile:
     def shape(self, key: str) -> tuple[int, ...]:
         return tuple(self._handle.get_slice(key).get_shape())
 
+    def dtype(self, key: str) -> str:
+        """The stored dtype name as safetensors writes it (`F32`, `BF16`, `F8_E4M3`, ...)."""
+        return self._handle.get_slice(key).get_dtype()
+
 
 def _describe(keys: Iterable[str], limit: int = 5) -> str:
     keys = sorted(keys)
@@ -117,12 +121,19 @@ def load_module(
                 f"{ckpt.path}: {prefix + name} has shape {tuple(tensor.shape)}, "
                 f"the {what} built from the file's config expects {tuple(target.shape)}"
             )
-        if dtype is not None and tensor.is_floating_point():
+        if dtype is not None and _castable(name, target):
             tensor = tensor.to(dtype)
         loaded[name] = tensor.to(device)
     module.load_state_dict(loaded, assign=True)
     init_computed_buffers(module, device)
     return module
+
+
+def _castable(name: str, target: torch.Tensor) -> bool:
+    """Float tensors follow the requested dtype, except float8 weights and their float32 scales."""
+    if not target.is_floating_point() or target.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+        return False
+    return not name.endswith(("weight_scale", "input_scale"))
 
 
 def init_computed_buffers(module: nn.Module, device: torch.device | str = "cpu") -> None:

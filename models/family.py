@@ -1,0 +1,153 @@
+"""What a checkpoint file holds: model family, version and which components under which key prefix.
+
+Released single files hold every LTX component under fixed prefixes (`model.diffusion_model.`, `vae.`,
+`audio_vae.`, `vocoder.`, `text_embedding_projection.`). Split files (transformer-only, VAE-only, ...) may keep
+those prefixes or drop them. Files that belong elsewhere (a Gemma text encoder, a LoRA, a latent upscaler, a
+video-only LTX-Video checkpoint) are recognised so the error can say where they go.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .checkpoint import CheckpointError, CheckpointFile
+
+FAMILIES = ("ltx2", "ltx23")
+DIT_PREFIX = "model.diffusion_model."
+CONNECTOR_TREES = ("video_embeddings_connector.", "audio_embeddings_connector.")
+
+# component -> (prefix in released single files, a key (after the prefix) that proves the component is there)
+COMPONENT_MARKERS = {
+    "transformer": (DIT_PREFIX, "audio_adaln_single.linear.weight"),
+    "text_projection": ("text_embedding_projection.", None),
+    "video_connector": (DIT_PREFIX + "video_embeddings_connector.", "learnable_registers"),
+    "audio_connector": (DIT_PREFIX + "audio_embeddings_connector.", "learnable_registers"),
+    "video_encoder": ("vae.encoder.", "conv_in.conv.weight"),
+    "video_decoder": ("vae.decoder.", "conv_in.conv.weight"),
+    "video_statistics": ("vae.per_channel_statistics.", "mean-of-means"),
+    "audio_encoder": ("audio_vae.encoder.", "conv_in.conv.weight"),
+    "audio_decoder": ("audio_vae.decoder.", "conv_in.conv.weight"),
+    "audio_statistics": ("audio_vae.per_channel_statistics.", "mean-of-means"),
+    "vocoder": ("vocoder.", None),
+}
+
+
+@dataclass
+class CheckpointInfo:
+    """Family, version and component prefixes of one LTX checkpoint file."""
+
+    file: CheckpointFile
+    family: str | None
+    version: tuple[int, ...] | None
+    components: dict[str, str] = field(default_factory=dict)  # component -> key prefix in this file
+
+    @property
+    def config(self) -> dict:
+        return self.file.config
+
+    def prefix(self, component: str) -> str:
+        if component not in self.components:
+            have = ", ".join(sorted(self.components)) or "none"
+            raise CheckpointError(f"{self.file.path} has no {component.replace('_', ' ')} weights (it holds: {have})")
+        return self.components[component]
+
+
+def parse_version(text: str | None) -> tuple[int, ...] | None:
+    """'2.3.0' -> (2, 3, 0); '2.3.rc1' -> (2, 3); None / unparsable -> None (the official code then assumes 2.0)."""
+    if not text:
+        return None
+    parts = []
+    for piece in str(text).split("."):
+        if not re.fullmatch(r"\d+", piece):
+            break
+        parts.append(int(piece))
+    return tuple(parts) or None
+
+
+def _foreign_kind(ckpt: CheckpointFile) -> str | None:
+    """Name the kind of a file that is not an LTX audio-video checkpoint, with where it belongs."""
+    keys = ckpt.keys()
+    if any(".lora_A." in k or ".lora_down." in k or ".lora_B." in k or ".lora_up." in k for k in keys):
+        return "a LoRA (put it in loras/ and use the AVGen LoRA node)"
+    if any(re.match(r"(language_model\.)?model\.layers\.\d+\.self_attn\.q_norm\.weight$", k) for k in keys) or any(
+        k.startswith("language_model.model.") for k in keys
+    ):
+        return "a Gemma 3 text encoder (put it in text_encoders/ and use the AVGen text encoder loader)"
+    if any(k.startswith("initial_conv.") for k in keys) and any(k.startswith("final_conv.") for k in keys):
+        return "an LTX latent upscaler (put it in latent_upscale_models/)"
+    if any(k.endswith("adaln_single.linear.weight") for k in keys) and not any(
+        k.endswith("audio_adaln_single.linear.weight") for k in keys
+    ):
+        return "a video-only LTX-Video checkpoint (AVGen needs an LTX-2 / LTX-2.3 audio-video checkpoint)"
+    return None
+
+
+# Split files may drop the leading part of a prefix; conv_in rank tells a bare video VAE (Conv3d) from a bare
+# audio VAE (Conv2d).
+_BARE_CONV_RANK = {"video_encoder": 5, "video_decoder": 5, "audio_encoder": 4, "audio_decoder": 4}
+
+
+def _find_prefix(ckpt: CheckpointFile, name: str, released_prefix: str, marker: str | None) -> str | None:
+    """The prefix under which a component lives in this file: the released one, or a shorter one that a split
+    file may use (e.g. `transformer_blocks.` with no `model.diffusion_model.`)."""
+    parts = released_prefix.rstrip(".").split(".")
+    candidates = [".".join(parts[i:]) + "." for i in range(len(parts))]
+    if name == "transformer":
+        candidates.append("")
+    for prefix in candidates:
+        if marker is None:
+            found = prefix == released_prefix and ckpt.has_prefix(prefix)
+        else:
+            found = prefix + marker in ckpt
+            rank = _BARE_CONV_RANK.get(name)
+            if found and rank and prefix != released_prefix:
+                found = len(ckpt.shape(prefix + marker)) == rank
+        if found:
+            return prefix
+    return None
+
+
+def _family_from_keys(ckpt: CheckpointFile, dit_prefix: str) -> str:
+    gated = any(k.startswith(dit_prefix + "transformer_blocks.0.") and "to_gate_logits" in k for k in ckpt.keys())
+    prompt_adaln = dit_prefix + "prompt_adaln_single.linear.weight" in ckpt
+    caption = dit_prefix + "caption_projection.linear_1.weight" in ckpt
+    if (gated or prompt_adaln) and not caption:
+        return "ltx23"
+    if caption and not (gated or prompt_adaln):
+        return "ltx2"
+    raise CheckpointError(
+        f"{ckpt.path}: the transformer keys mix LTX-2 (caption_projection) and LTX-2.3 (gated attention, prompt "
+        "AdaLN) layouts; the file is damaged or not an LTX-2 family checkpoint"
+    )
+
+
+def inspect_checkpoint(ckpt: CheckpointFile) -> CheckpointInfo:
+    """Recognise an LTX-2 family file; raise a `CheckpointError` that says what the file is otherwise."""
+    components: dict[str, str] = {}
+    for name, (released, marker) in COMPONENT_MARKERS.items():
+        prefix = _find_prefix(ckpt, name, released, marker)
+        if prefix is not None:
+            components[name] = prefix
+    if "vocoder" not in components and "conv_pre.weight" in ckpt and "transformer" not in components:
+        components["vocoder"] = ""
+    if not components:
+        foreign = _foreign_kind(ckpt)
+        keys = ckpt.keys()
+        sample = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
+        what = f"it looks like {foreign}" if foreign else f"{len(keys)} keys ({sample})"
+        raise CheckpointError(f"{ckpt.path} is not an LTX-2 / LTX-2.3 checkpoint: {what}")
+    version = parse_version(ckpt.metadata.get("model_version"))
+    family = None
+    if "transformer" in components:
+        family = _family_from_keys(ckpt, components["transformer"])
+        if version is not None and version >= (2, 4):
+            raise CheckpointError(
+                f"{ckpt.path}: model_version {ckpt.metadata['model_version']} (LTX-2.5 and later) is not supported yet"
+            )
+        claimed = "ltx23" if version is not None and version >= (2, 3) else None
+        if claimed and claimed != family:
+            raise CheckpointError(
+                f"{ckpt.path}: metadata says model_version {ckpt.metadata['model_version']} but the transformer "
+                f"keys have the {family} layout"
+            )
+    return CheckpointInfo(ckpt, family, version, components)
