@@ -1,0 +1,114 @@
+"""Configuration of the LTX-side text modules (Gemma feature extractor + embeddings connectors).
+
+Everything is read from the `transformer` dict of the checkpoint's `config` metadata, as the official
+encoder configurator does:
+
+* feature extractor V1 (LTX-2 19B) when none of the caption-projection keys is present; V2 (LTX-2.3,
+  `text_encoder_norm_type: "per_token_rms"`, projection before the connector) otherwise;
+* connector widths from `connector_*` keys, the audio connector from `audio_connector_*` keys (falling back to
+  the video values); 128 learnable registers (the official code ignores `connector_num_learnable_registers`).
+
+The Gemma side is described by `caption_channels` (Gemma width); the number of stacked Gemma hidden states is
+not in the metadata: it is read from the projection weight shape when loading from a file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NUM_LEARNABLE_REGISTERS = 128
+CONNECTOR_ROPE_THETA = 10_000.0
+# Gemma-3-12B (LTX-2's text encoder): embedding output + 48 layers.
+GEMMA3_12B_NUM_HIDDEN_STATES = 49
+
+V2_CAPTION_KEYS = (
+    "caption_proj_before_connector",
+    "caption_projection_first_linear",
+    "caption_proj_input_norm",
+    "caption_projection_second_linear",
+)
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """One embeddings connector: `num_layers` blocks of width `heads * head_dim`."""
+
+    heads: int
+    head_dim: int
+    num_layers: int
+    max_pos: tuple[int, ...]
+    gated: bool
+    norm_output: bool
+    num_registers: int = NUM_LEARNABLE_REGISTERS
+    rope_theta: float = CONNECTOR_ROPE_THETA
+
+    @property
+    def width(self) -> int:
+        return self.heads * self.head_dim
+
+
+@dataclass(frozen=True)
+class TextEmbedderConfig:
+    """Feature-extractor version, Gemma sizes and both connectors."""
+
+    version: int  # 1 = LTX-2 19B (masked mean/min/max), 2 = LTX-2.3 (per-token RMS, per-modality projection)
+    gemma_width: int
+    num_hidden_states: int
+    video: ConnectorConfig
+    audio: ConnectorConfig
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the flattened stacked hidden states (Gemma width x number of hidden states)."""
+        return self.gemma_width * self.num_hidden_states
+
+    @classmethod
+    def from_transformer_config(
+        cls, config: dict, num_hidden_states: int = GEMMA3_12B_NUM_HIDDEN_STATES
+    ) -> "TextEmbedderConfig":
+        """Build from the `transformer` metadata dict (or the whole `config` dict holding it)."""
+        config = config.get("transformer", config)
+        required = ("caption_channels", "connector_num_attention_heads", "connector_attention_head_dim", "connector_num_layers")
+        absent = [k for k in required if k not in config]
+        if absent:
+            raise ValueError(f"transformer config lacks the text-connector keys {absent}")
+        if not config.get("use_embeddings_connector", True):
+            raise ValueError("transformer config has use_embeddings_connector = false: not an LTX-2 / 2.3 text path")
+        video = ConnectorConfig(
+            heads=int(config["connector_num_attention_heads"]),
+            head_dim=int(config["connector_attention_head_dim"]),
+            num_layers=int(config["connector_num_layers"]),
+            max_pos=tuple(int(p) for p in config.get("connector_positional_embedding_max_pos", [1])),
+            gated=bool(config.get("connector_apply_gated_attention", False)),
+            norm_output=bool(config.get("connector_norm_output", True)),
+        )
+        audio = ConnectorConfig(
+            heads=int(config.get("audio_connector_num_attention_heads", video.heads)),
+            head_dim=int(config.get("audio_connector_attention_head_dim", video.head_dim)),
+            num_layers=int(config.get("audio_connector_num_layers", video.num_layers)),
+            max_pos=video.max_pos,
+            gated=video.gated,
+            norm_output=video.norm_output,
+        )
+        return cls(_feature_extractor_version(config), int(config["caption_channels"]), num_hidden_states, video, audio)
+
+
+def _feature_extractor_version(config: dict) -> int:
+    present = [k for k in V2_CAPTION_KEYS if k in config]
+    if not present:
+        return 1
+    norm_type = config.get("text_encoder_norm_type")
+    supported = (
+        config.get("caption_proj_before_connector") is True
+        and not config.get("caption_projection_first_linear")
+        and not config.get("caption_projection_second_linear")
+        and not config.get("caption_proj_input_norm")
+        and norm_type == "per_token_rms"
+    )
+    if not supported:
+        raise ValueError(
+            "unsupported text feature-extractor config: expected either none of "
+            f"{list(V2_CAPTION_KEYS)} (LTX-2) or caption_proj_before_connector = true, the other three false and "
+            f"text_encoder_norm_type = 'per_token_rms' (LTX-2.3); got "
+            f"{ {k: config.get(k) for k in present} }, text_encoder_norm_type = {norm_type!r}"
+        )
+    return 2
