@@ -1,0 +1,124 @@
+"""Configuration of the audio-video DiT, read from a checkpoint's `config["transformer"]` metadata.
+
+Defaults and required values follow the official configurator: sizes default to the 19B/2.3 ones, behaviour
+flags that the code does not implement must have their only supported value (else ValueError).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# (metadata key, the only value this implementation supports); a missing key counts as that value.
+_REQUIRED_VALUES = (
+    ("dropout", 0.0),
+    ("attention_bias", True),
+    ("num_vector_embeds", None),
+    ("activation_fn", "gelu-approximate"),
+    ("num_embeds_ada_norm", 1000),
+    ("use_linear_projection", False),
+    ("only_cross_attention", False),
+    ("cross_attention_norm", True),
+    ("double_self_attention", False),
+    ("upcast_attention", False),
+    ("standardization_norm", "rms_norm"),
+    ("norm_elementwise_affine", False),
+    ("qk_norm", "rms_norm"),
+    ("positional_embedding_type", "rope"),
+    ("use_audio_video_cross_attention", True),
+    ("share_ff", False),
+    ("av_cross_ada_norm", True),
+    ("use_middle_indices_grid", True),
+    ("rope_type", "split"),
+    ("frequencies_precision", "float64"),
+)
+
+BASE_ADALN_PARAMS = 6  # shift/scale/gate of self-attention and feed-forward
+CROSS_ATTENTION_ADALN_PARAMS = 3  # shift/scale of the text-attention query and its gate (2.3)
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Sizes and behaviour flags of the DiT. Widths are heads x head dim (video D_v, audio D_a)."""
+
+    num_layers: int
+    video_heads: int
+    video_head_dim: int
+    audio_heads: int
+    audio_head_dim: int
+    video_in_channels: int
+    video_out_channels: int
+    audio_in_channels: int
+    audio_out_channels: int
+    video_context_dim: int  # text context width seen by attn2 (after the 19B caption projection)
+    audio_context_dim: int
+    caption_channels: int
+    caption_projection: bool  # 19B: text projection inside the DiT; 2.3: done by the text encoder
+    gated_attention: bool  # 2.3: per-head output gate in every attention
+    cross_attention_adaln: bool  # 2.3: AdaLN-modulated, gated text cross-attention + prompt AdaLN
+    norm_eps: float
+    rope_theta: float
+    video_max_pos: tuple[int, ...]
+    audio_max_pos: tuple[int, ...]
+    timestep_scale_multiplier: float
+    av_ca_timestep_scale_multiplier: float
+
+    @property
+    def video_dim(self) -> int:
+        return self.video_heads * self.video_head_dim
+
+    @property
+    def audio_dim(self) -> int:
+        return self.audio_heads * self.audio_head_dim
+
+    @property
+    def adaln_params(self) -> int:
+        """AdaLN rows per block: 6 (19B) or 9 (2.3)."""
+        return BASE_ADALN_PARAMS + (CROSS_ATTENTION_ADALN_PARAMS if self.cross_attention_adaln else 0)
+
+    @property
+    def cross_max_pos(self) -> int:
+        """Max position of the time axis shared by both streams in AV cross-attention RoPE."""
+        return max(self.video_max_pos[0], self.audio_max_pos[0])
+
+    @property
+    def av_gate_factor(self) -> float:
+        """Extra factor on the other stream's sigma * timestep_scale_multiplier for the AV gates."""
+        return self.av_ca_timestep_scale_multiplier / self.timestep_scale_multiplier
+
+    @classmethod
+    def from_checkpoint_config(cls, config: dict) -> "TransformerConfig":
+        """Build from the decoded checkpoint `config` metadata (the dict holding a "transformer" entry)."""
+        if not isinstance(config, dict) or not isinstance(config.get("transformer"), dict):
+            raise ValueError("DiT config: expected the checkpoint's decoded `config` metadata with a "
+                             "'transformer' dict (is this an LTX-2 / LTX-2.3 checkpoint?)")
+        t = config["transformer"]
+        for key, value in _REQUIRED_VALUES:
+            if t.get(key, value) != value:
+                raise ValueError(f"DiT config: {key}={t[key]!r} is not supported (expected {value!r})")
+        video_heads = t.get("num_attention_heads", 32)
+        audio_heads = t.get("audio_num_attention_heads", 32)
+        if video_heads != audio_heads:
+            raise ValueError(f"DiT config: video and audio head counts must match for AV cross-attention "
+                             f"RoPE, got {video_heads} and {audio_heads}")
+        return cls(
+            num_layers=t.get("num_layers", 48),
+            video_heads=video_heads,
+            video_head_dim=t.get("attention_head_dim", 128),
+            audio_heads=audio_heads,
+            audio_head_dim=t.get("audio_attention_head_dim", 64),
+            video_in_channels=t.get("in_channels", 128),
+            video_out_channels=t.get("out_channels", 128),
+            audio_in_channels=t.get("audio_in_channels", 128),
+            audio_out_channels=t.get("audio_out_channels", 128),
+            video_context_dim=t.get("cross_attention_dim", 4096),
+            audio_context_dim=t.get("audio_cross_attention_dim", 2048),
+            caption_channels=t.get("caption_channels", 3840),
+            caption_projection=not t.get("caption_proj_before_connector", False),
+            gated_attention=bool(t.get("apply_gated_attention", False)),
+            cross_attention_adaln=bool(t.get("cross_attention_adaln", False)),
+            norm_eps=t.get("norm_eps", 1e-6),
+            rope_theta=t.get("positional_embedding_theta", 10000.0),
+            video_max_pos=tuple(t.get("positional_embedding_max_pos", [20, 2048, 2048])),
+            audio_max_pos=tuple(t.get("audio_positional_embedding_max_pos", [20])),
+            timestep_scale_multiplier=t.get("timestep_scale_multiplier", 1000),
+            av_ca_timestep_scale_multiplier=t.get("av_ca_timestep_scale_multiplier", 1),
+        )
