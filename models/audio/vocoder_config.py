@@ -1,0 +1,186 @@
+"""Vocoder configuration read from the checkpoint's `config["vocoder"]` metadata.
+
+Two layouts exist:
+* LTX-2 (flat dict): one HiFi-GAN generator (`resblock "1"`), output at `output_sampling_rate` (24 kHz).
+* LTX-2.3 (nested `{"vocoder": ..., "bwe": ...}`): a BigVGAN-v2 generator (`resblock "AMP1"`, SnakeBeta) at the
+  BWE's `input_sampling_rate` (16 kHz), followed by a bandwidth extension to `output_sampling_rate` (48 kHz)
+  whose own BigVGAN-v2 generator has no final activation.
+
+Missing keys take the defaults of the official configurator; unsupported behaviour flags raise ValueError.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# The generators' first conv takes stereo log-mel flattened to channels: 2 channels x 64 mel bins.
+STEREO_MEL_CHANNELS = 128
+
+
+def _require(cfg: dict, key: str, expected, where: str) -> None:
+    value = cfg.get(key, expected)
+    if value != expected:
+        raise ValueError(f"{where}: {key}={value!r} is not supported (expected {expected!r})")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """One mel -> waveform generator (HiFi-GAN or BigVGAN-v2).
+
+    `final_activation` is "tanh", "clamp" (to [-1, 1]) or None (raw output, used by the BWE generator).
+    """
+
+    upsample_initial_channel: int
+    upsample_rates: tuple[int, ...]
+    upsample_kernel_sizes: tuple[int, ...]
+    resblock_kernel_sizes: tuple[int, ...]
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...]
+    resblock: str
+    final_activation: str | None
+    use_bias_at_final: bool
+    output_sampling_rate: int
+
+    @classmethod
+    def from_dict(
+        cls, cfg: dict, where: str, apply_final_activation: bool = True, output_sampling_rate: int | None = None
+    ) -> "GeneratorConfig":
+        """Read one generator dict; `output_sampling_rate` overrides the dict's own value (BWE layout)."""
+        if not isinstance(cfg, dict):
+            raise ValueError(f"{where}: expected a dict, got {type(cfg).__name__}")
+        _require(cfg, "stereo", True, where)
+        resblock = cfg.get("resblock", "1")
+        if resblock not in ("1", "AMP1"):
+            raise ValueError(f"{where}: resblock={resblock!r} is not supported (expected '1' or 'AMP1')")
+        if resblock == "AMP1":
+            _require(cfg, "activation", "snakebeta", where)
+        if apply_final_activation:
+            final_activation = "tanh" if cfg.get("use_tanh_at_final", True) else "clamp"
+        else:
+            final_activation = None
+        config = cls(
+            upsample_initial_channel=int(cfg.get("upsample_initial_channel", 1024)),
+            upsample_rates=tuple(int(r) for r in cfg.get("upsample_rates", (6, 5, 2, 2, 2))),
+            upsample_kernel_sizes=tuple(int(k) for k in cfg.get("upsample_kernel_sizes", (16, 15, 8, 4, 4))),
+            resblock_kernel_sizes=tuple(int(k) for k in cfg.get("resblock_kernel_sizes", (3, 7, 11))),
+            resblock_dilation_sizes=tuple(
+                tuple(int(d) for d in ds) for ds in cfg.get("resblock_dilation_sizes", ((1, 3, 5),) * 3)
+            ),
+            resblock=resblock,
+            final_activation=final_activation,
+            use_bias_at_final=bool(cfg.get("use_bias_at_final", True)),
+            output_sampling_rate=int(
+                output_sampling_rate if output_sampling_rate is not None else cfg.get("output_sampling_rate", 24000)
+            ),
+        )
+        config._validate(where)
+        return config
+
+    def _validate(self, where: str) -> None:
+        if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
+            raise ValueError(f"{where}: {len(self.upsample_rates)} upsample_rates but "
+                             f"{len(self.upsample_kernel_sizes)} upsample_kernel_sizes")
+        if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
+            raise ValueError(f"{where}: {len(self.resblock_kernel_sizes)} resblock_kernel_sizes but "
+                             f"{len(self.resblock_dilation_sizes)} resblock_dilation_sizes")
+        if any(len(ds) != 3 for ds in self.resblock_dilation_sizes):
+            raise ValueError(f"{where}: every resblock needs 3 dilations, got {self.resblock_dilation_sizes}")
+        if self.upsample_initial_channel % (2 ** len(self.upsample_rates)):
+            raise ValueError(f"{where}: upsample_initial_channel {self.upsample_initial_channel} is not divisible "
+                             f"by 2^{len(self.upsample_rates)}")
+
+    def channels(self, stage: int) -> int:
+        """Channels after upsampling stage `stage` (stage -1 = after conv_pre)."""
+        return self.upsample_initial_channel // 2 ** (stage + 1)
+
+    @property
+    def final_channels(self) -> int:
+        return self.channels(len(self.upsample_rates) - 1)
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Output samples per input frame (product of the upsample rates)."""
+        return math.prod(self.upsample_rates)
+
+
+@dataclass(frozen=True)
+class BandwidthExtensionConfig:
+    """Signal parameters of the LTX-2.3 bandwidth extension (causal STFT + log-mel of the low-rate output)."""
+
+    input_sampling_rate: int
+    output_sampling_rate: int
+    hop_length: int
+    n_fft: int
+    num_mels: int
+
+    @classmethod
+    def from_dict(cls, cfg: dict) -> "BandwidthExtensionConfig":
+        try:
+            config = cls(
+                input_sampling_rate=int(cfg["input_sampling_rate"]),
+                output_sampling_rate=int(cfg["output_sampling_rate"]),
+                hop_length=int(cfg["hop_length"]),
+                n_fft=int(cfg["n_fft"]),
+                num_mels=int(cfg["num_mels"]),
+            )
+        except KeyError as exc:
+            raise ValueError(f"vocoder.bwe config lacks {exc.args[0]!r}") from exc
+        if config.output_sampling_rate % config.input_sampling_rate:
+            raise ValueError(f"vocoder.bwe: output rate {config.output_sampling_rate} is not an integer multiple "
+                             f"of input rate {config.input_sampling_rate}")
+        if 2 * config.num_mels != STEREO_MEL_CHANNELS:
+            raise ValueError(f"vocoder.bwe: num_mels={config.num_mels} but the generator input is stereo "
+                             f"x 64 mel bins")
+        return config
+
+    @property
+    def upsample_ratio(self) -> int:
+        return self.output_sampling_rate // self.input_sampling_rate
+
+
+@dataclass(frozen=True)
+class VocoderConfig:
+    """The whole vocoder: `generator` alone (LTX-2) or `generator` + `bwe` + `bwe_generator` (LTX-2.3)."""
+
+    generator: GeneratorConfig
+    bwe: BandwidthExtensionConfig | None = None
+    bwe_generator: GeneratorConfig | None = None
+
+    @classmethod
+    def from_checkpoint_config(cls, config: dict) -> "VocoderConfig":
+        """Read `config["vocoder"]` of a decoded checkpoint `config` metadata entry."""
+        cfg = config.get("vocoder") if isinstance(config, dict) else None
+        if not isinstance(cfg, dict):
+            raise ValueError("checkpoint config has no 'vocoder' dict (is this an LTX-2 single-file checkpoint?)")
+        if "bwe" not in cfg:
+            _require(cfg, "resblock", "1", "vocoder")
+            return cls(generator=GeneratorConfig.from_dict(cfg, "vocoder"))
+        bwe_cfg = cfg["bwe"]
+        if not isinstance(bwe_cfg, dict) or not isinstance(cfg.get("vocoder"), dict):
+            raise ValueError("vocoder config with 'bwe' needs dicts 'vocoder' and 'bwe'")
+        for where, sub in (("vocoder.vocoder", cfg["vocoder"]), ("vocoder.bwe", bwe_cfg)):
+            _require(sub, "resblock", "AMP1", where)
+        bwe = BandwidthExtensionConfig.from_dict(bwe_cfg)
+        bwe_generator = GeneratorConfig.from_dict(
+            bwe_cfg, "vocoder.bwe", apply_final_activation=False, output_sampling_rate=bwe.output_sampling_rate
+        )
+        if bwe_generator.samples_per_frame != bwe.hop_length * bwe.upsample_ratio:
+            raise ValueError(f"vocoder.bwe: upsample rates give {bwe_generator.samples_per_frame} samples per "
+                             f"frame, hop_length x ratio is {bwe.hop_length * bwe.upsample_ratio}")
+        return cls(
+            generator=GeneratorConfig.from_dict(
+                cfg["vocoder"], "vocoder.vocoder", output_sampling_rate=bwe.input_sampling_rate
+            ),
+            bwe=bwe,
+            bwe_generator=bwe_generator,
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate of the final waveform in Hz."""
+        return self.bwe.output_sampling_rate if self.bwe else self.generator.output_sampling_rate
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Final waveform samples per input mel frame."""
+        ratio = self.bwe.upsample_ratio if self.bwe else 1
+        return self.generator.samples_per_frame * ratio
