@@ -1,0 +1,122 @@
+"""Video conditionings applied to a `LatentState` before noising.
+
+* `LatentIndexConditioning` (image-to-video): an encoded latent (B, C, F', H, W) replaces latent frames
+  `latent_idx .. latent_idx + F' - 1` in both the latent and the clean state; their denoise mask becomes
+  `1 - strength` (strength 1 keeps them clean: timestep 0).
+* `KeyframeConditioning` (guide tokens): an encoded latent is appended after the current tokens as extra
+  tokens with their own positions (placed at pixel frame `frame_idx`): latent 0, clean = the keyframe tokens,
+  mask `1 - strength`. With `attention_strength` the self-attention between the generated tokens and the new
+  guide tokens is scaled by it (guide <-> guide 1, guide <-> earlier guides 0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..positions import guide_positions
+from .state import LatentState, patchify_video
+
+
+def _check_strength(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+def _check_video_latent(state: LatentState, latent: torch.Tensor, what: str) -> None:
+    if not state.is_video:
+        raise ValueError(f"{what} conditions a video stream, got an audio state")
+    g = state.grid
+    if latent.ndim != 5 or (latent.shape[0], latent.shape[1], latent.shape[3], latent.shape[4]) != (
+        g.batch, g.channels, g.height, g.width
+    ):
+        raise ValueError(
+            f"{what}: latent has shape {tuple(latent.shape)}, expected ({g.batch}, {g.channels}, frames, "
+            f"{g.height}, {g.width}) to match the video latent {g.shape}"
+        )
+
+
+@dataclass(frozen=True)
+class LatentIndexConditioning:
+    """Replace latent frames starting at `latent_idx` by `latent` (B, C, F', H, W) with `strength`."""
+
+    latent: torch.Tensor
+    strength: float = 1.0
+    latent_idx: int = 0
+
+    def apply_to(self, state: LatentState) -> LatentState:
+        _check_video_latent(state, self.latent, "latent-index conditioning")
+        _check_strength("strength", self.strength)
+        frames = self.latent.shape[2]
+        if self.latent_idx < 0 or self.latent_idx + frames > state.grid.frames:
+            raise ValueError(
+                f"latent-index conditioning: frames [{self.latent_idx}, {self.latent_idx + frames}) do not fit "
+                f"in a latent of {state.grid.frames} frames"
+            )
+        tokens = patchify_video(self.latent.to(device=state.latent.device, dtype=torch.float32))
+        start = self.latent_idx * state.grid.tokens_per_frame
+        stop = start + tokens.shape[1]
+        latent, clean, mask = state.latent.clone(), state.clean.clone(), state.denoise_mask.clone()
+        latent[:, start:stop] = tokens
+        clean[:, start:stop] = tokens
+        mask[:, start:stop] = 1.0 - self.strength
+        return replace(state, latent=latent, clean=clean, denoise_mask=mask)
+
+
+@dataclass(frozen=True)
+class KeyframeConditioning:
+    """Append `latent` (B, C, F', H, W) as guide tokens placed at pixel frame `frame_idx` with `strength`.
+
+    `num_pixel_frames` is how many pixel frames the latent encodes (1 for an image: time extent
+    [frame_idx, frame_idx + 1)). `attention_strength` None = no attention masking.
+    """
+
+    latent: torch.Tensor
+    frame_idx: int
+    strength: float = 1.0
+    num_pixel_frames: int = 1
+    attention_strength: float | None = None
+
+    def apply_to(self, state: LatentState) -> LatentState:
+        _check_video_latent(state, self.latent, "keyframe conditioning")
+        _check_strength("strength", self.strength)
+        if self.attention_strength is not None:
+            _check_strength("attention_strength", self.attention_strength)
+        g = state.grid
+        device = state.latent.device
+        tokens = patchify_video(self.latent.to(device=device, dtype=torch.float32))
+        positions = guide_positions(
+            g.batch, self.latent.shape[2], g.height, g.width, g.fps, self.frame_idx, self.num_pixel_frames,
+            g.scale_factors, g.causal_fix, device=device,
+        )
+        mask = torch.full((g.batch, tokens.shape[1], 1), 1.0 - self.strength, device=device)
+        return replace(
+            state,
+            latent=torch.cat([state.latent, torch.zeros_like(tokens)], dim=1),
+            clean=torch.cat([state.clean, tokens], dim=1),
+            denoise_mask=torch.cat([state.denoise_mask, mask], dim=1),
+            positions=torch.cat([state.positions, positions], dim=2),
+            attention_mask=self._attention_mask(state, tokens.shape[1]),
+        )
+
+    def _attention_mask(self, state: LatentState, new_tokens: int) -> torch.Tensor | None:
+        """(B, N+M, N+M) strengths: the existing block (ones if none), generated <-> new = attention_strength,
+        earlier guides <-> new = 0, new <-> new = 1. None while no conditioning asks for masking."""
+        if self.attention_strength is None and state.attention_mask is None:
+            return None
+        cross = 1.0 if self.attention_strength is None else float(self.attention_strength)
+        b, n, target = state.latent.shape[0], state.num_tokens, state.num_target_tokens
+        total = n + new_tokens
+        mask = torch.zeros(b, total, total, device=state.latent.device)
+        mask[:, :n, :n] = 1.0 if state.attention_mask is None else state.attention_mask
+        mask[:, :target, n:] = cross
+        mask[:, n:, :target] = cross
+        mask[:, n:, n:] = 1.0
+        return mask
+
+
+def apply_conditionings(state: LatentState, conditionings) -> LatentState:
+    """Apply conditionings to a state in order."""
+    for item in conditionings:
+        state = item.apply_to(state)
+    return state
