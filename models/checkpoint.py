@@ -151,3 +151,58 @@ def build_on_meta(factory: Callable[[], nn.Module]) -> nn.Module:
     """Build a module without allocating its weights."""
     with torch.device("meta"):
         return factory()
+
+
+class CombinedCheckpoint(CheckpointFile):
+    """Several files seen as one released single file.
+
+    Each part is a file with a map {prefix in that file: released prefix}; its keys under a mapped prefix are
+    renamed to the released names (`transformer_blocks.0...` -> `model.diffusion_model.transformer_blocks.0...`).
+    The `config` metadata is the union of the parts' config entries; a component given twice is an error.
+    """
+
+    def __init__(self, parts: list[tuple[CheckpointFile, dict[str, str]]]):
+        self.parts = [file for file, _ in parts]
+        self.path = " + ".join(f.path for f in self.parts)
+        self._sources: dict[str, tuple[CheckpointFile, str]] = {}
+        for file, prefixes in parts:
+            ordered = sorted(prefixes.items(), key=lambda item: -len(item[0]))
+            for key in file.keys():
+                name = next((released + key[len(p):] for p, released in ordered if key.startswith(p)), key)
+                if name in self._sources:
+                    other = self._sources[name][0]
+                    raise CheckpointError(f"{file.path} and {other.path} both hold '{name}': pick one file per component")
+                self._sources[name] = (file, key)
+        self._keys = list(self._sources)
+        self._key_set = set(self._keys)
+        self.metadata = self._merged_metadata()
+
+    def _merged_metadata(self) -> dict[str, str]:
+        config: dict = {}
+        metadata: dict[str, str] = {}
+        for file in self.parts:
+            for name, value in file.config.items():
+                config.setdefault(name, value)
+            for name, value in file.metadata.items():
+                if name != "config":
+                    metadata.setdefault(name, value)
+        if config:
+            metadata["config"] = json.dumps(config)
+        return metadata
+
+    def get(self, key: str) -> torch.Tensor:
+        file, original = self._source(key)
+        return file.get(original)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        file, original = self._source(key)
+        return file.shape(original)
+
+    def dtype(self, key: str) -> str:
+        file, original = self._source(key)
+        return file.dtype(original)
+
+    def _source(self, key: str) -> tuple[CheckpointFile, str]:
+        if key not in self._sources:
+            raise CheckpointError(f"{self.path}: no tensor '{key}'")
+        return self._sources[key]

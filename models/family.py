@@ -94,6 +94,8 @@ def _find_prefix(ckpt: CheckpointFile, name: str, released_prefix: str, marker: 
     candidates = [".".join(parts[i:]) + "." for i in range(len(parts))]
     if name == "transformer":
         candidates.append("")
+    if name.endswith("_statistics"):  # a bare `per_channel_statistics.` is decided by its VAE (see below)
+        candidates = candidates[:1]
     for prefix in candidates:
         if marker is None:
             found = prefix == released_prefix and ckpt.has_prefix(prefix)
@@ -130,6 +132,14 @@ def inspect_checkpoint(ckpt: CheckpointFile) -> CheckpointInfo:
             components[name] = prefix
     if "vocoder" not in components and "conv_pre.weight" in ckpt and "transformer" not in components:
         components["vocoder"] = ""
+    for group in ("video", "audio"):
+        bare = [components[f"{group}_{part}"] for part in ("encoder", "decoder") if f"{group}_{part}" in components
+                and components[f"{group}_{part}"] != COMPONENT_MARKERS[f"{group}_{part}"][0]]
+        if bare and f"{group}_statistics" not in components:
+            root = bare[0][: -len("encoder.")]  # what precedes `encoder.` / `decoder.` (same length)
+            prefix = f"{root}per_channel_statistics."
+            if ckpt.has_prefix(prefix):
+                components[f"{group}_statistics"] = prefix
     if not components:
         foreign = _foreign_kind(ckpt)
         keys = ckpt.keys()

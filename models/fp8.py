@@ -56,3 +56,35 @@ def swap_fp8_linears(module: nn.Module, ckpt: CheckpointFile, prefix: str) -> in
         setattr(parent, attr, replacement)
         swapped += 1
     return swapped
+
+
+# The Linears the official fp8 policy stores in float8 (fact sheet 1.4): attention projections and feed-forwards
+# inside the transformer blocks.
+FP8_LINEAR_SUFFIXES = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2")
+
+FP8_MAX = 448.0  # largest finite float8_e4m3fn value
+
+
+def quantize_linears_fp8(module: nn.Module, blocks_attr: str = "transformer_blocks") -> int:
+    """Cast the fp8-policy Linears of a loaded model to float8 with a per-tensor scale, layer by layer.
+
+    The scale maps each weight's largest magnitude to 448; the forward dequantises to the input's dtype.
+    Returns how many Linears were converted.
+    """
+    converted = 0
+    blocks = getattr(module, blocks_attr)
+    for name, child in list(blocks.named_modules()):
+        if not isinstance(child, nn.Linear) or not name.endswith(FP8_LINEAR_SUFFIXES):
+            continue
+        weight = child.weight.detach().float()
+        scale = (weight.abs().max() / FP8_MAX).clamp_min(1e-12)
+        fp8 = FP8Linear(child.in_features, child.out_features, child.bias is not None, torch.float8_e4m3fn)
+        fp8.weight.data = (weight / scale).to(torch.float8_e4m3fn)
+        fp8.weight_scale.fill_(scale.item())
+        if child.bias is not None:
+            fp8.bias.data = child.bias.detach()
+        fp8.to(child.weight.device)
+        parent_name, _, attr = name.rpartition(".")
+        setattr(blocks.get_submodule(parent_name) if parent_name else blocks, attr, fp8)
+        converted += 1
+    return converted

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import CheckpointFile, build_on_meta, load_module
+from ..fp8 import swap_fp8_linears
 from ..layers import context_mask_bias, strength_mask_bias
 from ..rope import rope_cos_sin
 from .block import AV_SCALE_SHIFT_ROWS, AVTransformerBlock, StreamState
@@ -166,6 +167,7 @@ def build_transformer(config: dict) -> AVTransformer:
 def load_transformer(ckpt: CheckpointFile, dtype: torch.dtype | None = None, device="cpu") -> AVTransformer:
     """Build the DiT on the meta device from `ckpt`'s metadata and fill it from the file."""
     model = build_on_meta(lambda: build_transformer(ckpt.config))
+    swap_fp8_linears(model, ckpt, CHECKPOINT_PREFIX)  # float8 files keep their float8 weights (+ scales)
     connectors = [k for p in CONNECTOR_PREFIXES for k in ckpt.keys_with_prefix(CHECKPOINT_PREFIX + p)]
     ignore = [k[len(CHECKPOINT_PREFIX):] for k in connectors]
     load_module(model, ckpt, CHECKPOINT_PREFIX, dtype=dtype, device=device, ignore=ignore, what="DiT")

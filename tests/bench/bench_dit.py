@@ -46,6 +46,9 @@ def _inputs(model, video_tokens: int, audio_tokens: int, text_tokens: int, dtype
     from comfyui_avgen.models.transformer.inputs import StreamInput
 
     cfg = model.config
+    # The 19B DiT projects the raw text features (caption_channels wide) itself; 2.3 takes connector outputs.
+    video_ctx = cfg.caption_channels if cfg.caption_projection else cfg.video_context_dim
+    audio_ctx = cfg.caption_channels if cfg.caption_projection else cfg.audio_context_dim
     width = 24
     height = video_tokens // (width * 4) if video_tokens % (width * 4) == 0 else 1
     frames = video_tokens // (width * height)
@@ -56,18 +59,18 @@ def _inputs(model, video_tokens: int, audio_tokens: int, text_tokens: int, dtype
 
     sigma = torch.full((1,), 0.7)
     video = StreamInput(
-        latent=randn(1, video_tokens, cfg.in_channels),
+        latent=randn(1, video_tokens, cfg.video_in_channels),
         timesteps=torch.full((1, video_tokens, 1), 0.7).to(dtype),
         sigma=sigma,
         positions=video_positions(1, frames, height, width, fps=24.0),
-        context=randn(1, text_tokens, cfg.video_context_dim),
+        context=randn(1, text_tokens, video_ctx),
     )
     audio = StreamInput(
         latent=randn(1, audio_tokens, cfg.audio_in_channels),
         timesteps=torch.full((1, audio_tokens, 1), 0.7).to(dtype),
         sigma=sigma,
         positions=audio_positions(1, audio_tokens),
-        context=randn(1, text_tokens, cfg.audio_context_dim),
+        context=randn(1, text_tokens, audio_ctx),
     )
     return video, audio
 

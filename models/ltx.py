@@ -1,0 +1,121 @@
+"""An LTX-2 / LTX-2.3 model as one or more files, and loading each component from it.
+
+`open_ltx(paths)` accepts a released single file, or split component files (transformer-only, video-VAE-only,
+audio-VAE-only, ...) with or without the released key prefixes; it recognises the family and version and
+refuses files that belong elsewhere with an error that says where they go.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .audio.audio_vae import AudioVAE, load_audio_vae
+from .audio.vocoder import Vocoder, load_vocoder
+from .checkpoint import CheckpointError, CheckpointFile, CombinedCheckpoint
+from .family import COMPONENT_MARKERS, CheckpointInfo, inspect_checkpoint
+from .fp8 import quantize_linears_fp8
+from .text.text_embedder import TextEmbedder, load_text_embedder
+from .transformer.model import AVTransformer, load_transformer
+from .video_vae.vae import VideoVAE, load_video_vae
+
+# What each loadable part needs from the files.
+REQUIREMENTS = {
+    "transformer": ("transformer",),
+    "text_embedder": ("text_projection", "video_connector", "audio_connector"),
+    "video_encoder": ("video_encoder", "video_statistics"),
+    "video_decoder": ("video_decoder", "video_statistics"),
+    "audio_encoder": ("audio_encoder", "audio_statistics"),
+    "audio_decoder": ("audio_decoder", "audio_statistics"),
+    "vocoder": ("vocoder",),
+}
+CONFIG_ENTRY = {"transformer": "transformer", "text_embedder": "transformer", "video_encoder": "vae",
+                "video_decoder": "vae", "audio_encoder": "audio_vae", "audio_decoder": "audio_vae",
+                "vocoder": "vocoder"}
+
+
+@dataclass
+class LTXCheckpoint:
+    """One LTX model spread over one or more files, seen as a released single file."""
+
+    ckpt: CheckpointFile
+    family: str | None
+    version: tuple[int, ...] | None
+    components: frozenset[str]
+
+    @property
+    def config(self) -> dict:
+        return self.ckpt.config
+
+    @property
+    def metadata(self) -> dict:
+        return self.ckpt.metadata
+
+    def has(self, part: str) -> bool:
+        return all(c in self.components for c in REQUIREMENTS[part]) and CONFIG_ENTRY[part] in self.config
+
+    def require(self, part: str) -> None:
+        missing = [c for c in REQUIREMENTS[part] if c not in self.components]
+        if missing:
+            raise CheckpointError(
+                f"{self.ckpt.path} has no {part.replace('_', ' ')}: missing {', '.join(missing)} weights "
+                f"(the files hold: {', '.join(sorted(self.components)) or 'nothing usable'})"
+            )
+        if CONFIG_ENTRY[part] not in self.config:
+            raise CheckpointError(
+                f"{self.ckpt.path}: the {part.replace('_', ' ')} weights are there but the 'config' metadata has "
+                f"no '{CONFIG_ENTRY[part]}' entry to build it from"
+            )
+
+    def load_transformer(self, dtype: torch.dtype | str | None = None, device="cpu") -> AVTransformer:
+        """dtype: a torch dtype, None (keep the file's), or "fp8" (float8 weights, bf16 compute)."""
+        self.require("transformer")
+        if dtype == "fp8":
+            model = load_transformer(self.ckpt, torch.bfloat16, device)
+            quantize_linears_fp8(model)
+            return model
+        return load_transformer(self.ckpt, dtype, device)
+
+    def load_text_embedder(self, dtype: torch.dtype | None = None, device="cpu") -> TextEmbedder:
+        self.require("text_embedder")
+        return load_text_embedder(self.ckpt, dtype, device)
+
+    def load_video_vae(self, dtype: torch.dtype | None = None, device="cpu",
+                       parts: Sequence[str] = ("encoder", "decoder")) -> VideoVAE:
+        for part in parts:
+            self.require(f"video_{part}")
+        return load_video_vae(self.ckpt, dtype, device, parts=tuple(parts))
+
+    def load_audio_vae(self, dtype: torch.dtype | None = torch.float32, device="cpu",
+                       parts: Sequence[str] = ("encoder", "decoder")) -> AudioVAE:
+        for part in parts:
+            self.require(f"audio_{part}")
+        return load_audio_vae(self.ckpt, dtype, device, parts=tuple(parts))
+
+    def load_vocoder(self, device="cpu") -> Vocoder:
+        self.require("vocoder")
+        return load_vocoder(self.ckpt, device)
+
+
+def _released_prefixes(info: CheckpointInfo) -> dict[str, str]:
+    """{prefix in this file: released prefix} for each component found in it."""
+    return {prefix: COMPONENT_MARKERS[name][0] for name, prefix in info.components.items()}
+
+
+def open_ltx(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> LTXCheckpoint:
+    """Open one single-file checkpoint or several component files of the same model."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise CheckpointError("no checkpoint file given")
+    infos = [inspect_checkpoint(CheckpointFile(p)) for p in paths]
+    families = {i.family for i in infos if i.family}
+    if len(families) > 1:
+        raise CheckpointError(f"{' + '.join(i.file.path for i in infos)}: the files are of different model families "
+                              f"({', '.join(sorted(families))})")
+    combined = CombinedCheckpoint([(i.file, _released_prefixes(i)) for i in infos])
+    components = frozenset(c for i in infos for c in i.components)
+    version = next((i.version for i in infos if i.version), None)
+    return LTXCheckpoint(combined, families.pop() if families else None, version, components)

@@ -1,0 +1,210 @@
+"""Building blocks of the video VAE: PixelNorm, timestep embedding, resnets and the resampling blocks.
+
+Tensors are (B, C, T, H, W). Memory: a normalization feeding a convolution writes straight into that
+convolution's padded input buffer (`norm_act_into`), SiLU and AdaLN run in place, and residual sums are added
+in place, so a resnet holds at most three activation-sized tensors at a time.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .convolution import CausalConv3d
+
+PIXEL_NORM_EPS = 1e-8
+TIMESTEP_SINUSOID_CHANNELS = 256
+_NORM_CHUNK_ELEMENTS = 1 << 25  # bounds the x² temporary of pixel_norm
+
+
+def pixel_norm(x: torch.Tensor, out: torch.Tensor | None = None, eps: float = PIXEL_NORM_EPS) -> torch.Tensor:
+    """``x / sqrt(mean_c(x²) + eps)`` over the channel axis, computed a few frames at a time into `out`."""
+    out = torch.empty_like(x) if out is None else out
+    b, c, t, h, w = x.shape
+    step = max(1, _NORM_CHUNK_ELEMENTS // max(1, b * c * h * w))
+    for t0 in range(0, t, step):
+        part = x[:, :, t0:t0 + step]
+        denom = part.square().mean(dim=1, keepdim=True).add_(eps).sqrt_()
+        torch.div(part, denom, out=out[:, :, t0:t0 + step])
+    return out
+
+
+def norm_act_into(x: torch.Tensor, conv: CausalConv3d,
+                  modulation: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """PixelNorm → optional ``h·(1 + scale) + shift`` → SiLU of `x`, written into `conv`'s padded buffer.
+
+    `modulation` = (shift, scale), each (B, C, 1, 1, 1). Returns the buffer for ``conv.conv_padded``.
+    """
+    buffer = conv.new_padded(x)
+    h = pixel_norm(x, out=conv.interior(buffer))
+    if modulation is not None:
+        shift, scale = modulation
+        h.mul_(1 + scale).add_(shift)
+    F.silu(h, inplace=True)
+    return buffer
+
+
+def timestep_sinusoid(t: torch.Tensor, channels: int = TIMESTEP_SINUSOID_CHANNELS) -> torch.Tensor:
+    """(B,) timesteps -> (B, channels) ``[cos(t·ω), sin(t·ω)]``, ``ω_i = exp(−ln(10000)·i/half)``, float32."""
+    half = channels // 2
+    exponent = -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device)
+    freqs = torch.exp(exponent / half)
+    angles = t.float()[:, None] * freqs[None, :]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+class TimestepMLP(nn.Module):
+    """``linear_2(silu(linear_1(e)))``: sinusoid (256) -> `dim`."""
+
+    def __init__(self, dim: int, in_channels: int = TIMESTEP_SINUSOID_CHANNELS):
+        super().__init__()
+        self.linear_1 = nn.Linear(in_channels, dim)
+        self.linear_2 = nn.Linear(dim, dim)
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(F.silu(self.linear_1(e)))
+
+
+class TimeEmbedder(nn.Module):
+    """(B,) scaled decoder timestep -> (B, dim) embedding; weights at ``timestep_embedder.linear_{1,2}``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.timestep_embedder = TimestepMLP(dim)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        e = timestep_sinusoid(t).to(self.timestep_embedder.linear_1.weight.dtype)
+        return self.timestep_embedder(e)
+
+
+def modulation_rows(table: torch.Tensor, embedding: torch.Tensor, dtype: torch.dtype) -> list[torch.Tensor]:
+    """``table`` (R, C) + ``embedding`` (B, R·C) -> R tensors (B, C, 1, 1, 1) in `dtype`."""
+    rows, channels = table.shape
+    ada = table.to(dtype)[None] + embedding.to(dtype).view(-1, rows, channels)
+    return [r[:, :, None, None, None] for r in ada.unbind(dim=1)]
+
+
+class ResnetBlock3D(nn.Module):
+    """``x + conv2(act(norm(conv1(act(norm(x))))))``, channels kept; optional timestep AdaLN after each norm."""
+
+    def __init__(self, channels: int, causal: bool, spatial_padding: str, timestep_conditioning: bool = False):
+        super().__init__()
+        self.conv1 = CausalConv3d(channels, channels, 3, causal, spatial_padding)
+        self.conv2 = CausalConv3d(channels, channels, 3, causal, spatial_padding)
+        self.timestep_conditioning = timestep_conditioning
+        if timestep_conditioning:
+            self.scale_shift_table = nn.Parameter(torch.zeros(4, channels))
+
+    def forward(self, x: torch.Tensor, time_embedding: torch.Tensor | None = None) -> torch.Tensor:
+        first = second = None
+        if self.timestep_conditioning:
+            if time_embedding is None:
+                raise ValueError("this resnet is timestep-conditioned: a time embedding (B, 4·C) is required")
+            shift1, scale1, shift2, scale2 = modulation_rows(self.scale_shift_table, time_embedding, x.dtype)
+            first, second = (shift1, scale1), (shift2, scale2)
+        buffer = norm_act_into(x, self.conv1, first)
+        h = self.conv1.conv_padded(buffer)
+        del buffer
+        buffer = norm_act_into(h, self.conv2, second)
+        del h
+        h = self.conv2.conv_padded(buffer)
+        del buffer
+        return h.add_(x)
+
+
+class ResnetGroup(nn.Module):
+    """A ``res_x`` block: `num_layers` resnets; when conditioned, one shared ``time_embedder`` (→ 4·C)."""
+
+    def __init__(self, channels: int, num_layers: int, causal: bool, spatial_padding: str,
+                 timestep_conditioning: bool = False):
+        super().__init__()
+        self.timestep_conditioning = timestep_conditioning
+        if timestep_conditioning:
+            self.time_embedder = TimeEmbedder(4 * channels)
+        self.res_blocks = nn.ModuleList(
+            ResnetBlock3D(channels, causal, spatial_padding, timestep_conditioning) for _ in range(num_layers)
+        )
+
+    def forward(self, x: torch.Tensor, timestep: torch.Tensor | None = None) -> torch.Tensor:
+        """`timestep`: (B,) scaled decoder timestep, required when conditioned."""
+        embedding = None
+        if self.timestep_conditioning:
+            if timestep is None:
+                raise ValueError("this res_x block is timestep-conditioned: a (B,) timestep is required")
+            embedding = self.time_embedder(timestep)
+        for block in self.res_blocks:
+            x = block(x, embedding)
+        return x
+
+
+def space_to_depth(x: torch.Tensor, stride: tuple[int, int, int]) -> torch.Tensor:
+    """``b c (t p1) (h p2) (w p3) -> b (c p1 p2 p3) t h w``."""
+    b, c, t, h, w = x.shape
+    p1, p2, p3 = stride
+    x = x.view(b, c, t // p1, p1, h // p2, p2, w // p3, p3).permute(0, 1, 3, 5, 7, 2, 4, 6)
+    return x.reshape(b, c * p1 * p2 * p3, t // p1, h // p2, w // p3)
+
+
+class SpaceToDepthDownsample(nn.Module):
+    """Encoder ``compress_*_res``: (B, C_in, T, H, W) -> (B, C_out, T/s_t, H/s_h, W/s_w).
+
+    A stride-2 time step first prepends a copy of frame 0. Output = space-to-depth(conv(x)) (conv to
+    C_out/∏s) + the channel-group mean of space-to-depth(x) (groups of C_in·∏s/C_out channels).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int], spatial_padding: str):
+        super().__init__()
+        volume = math.prod(stride)
+        if out_channels % volume or (in_channels * volume) % out_channels:
+            raise ValueError(f"downsampler {in_channels}->{out_channels} with stride {stride}: channels must divide")
+        self.stride = stride
+        self.out_channels = out_channels
+        self.conv = CausalConv3d(in_channels, out_channels // volume, 3, True, spatial_padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride[0] == 2:
+            x = torch.cat([x[:, :, :1], x], dim=2)
+        skip = space_to_depth(x, self.stride)
+        b, c, t, h, w = skip.shape
+        skip = skip.view(b, self.out_channels, c // self.out_channels, t, h, w).mean(dim=2)
+        return space_to_depth(self.conv(x), self.stride).add_(skip)
+
+
+class DepthToSpaceUpsample(nn.Module):
+    """Decoder ``compress_*``: (B, C, T, H, W) -> (B, C/m, T·s_t − [s_t = 2], H·s_h, W·s_w).
+
+    conv (C -> ∏s·C/m) then depth-to-space ``b (c p1 p2 p3) t h w -> b c (t p1) (h p2) (w p3)``; with
+    `residual`, depth-to-space(x) tiled ∏s/m times along channels is added; a stride-2 time step drops the
+    first output frame. The result may be a frame-offset view of a contiguous buffer.
+    """
+
+    def __init__(self, in_channels: int, stride: tuple[int, int, int], reduction: int, residual: bool,
+                 causal: bool, spatial_padding: str):
+        super().__init__()
+        volume = math.prod(stride)
+        if (in_channels * volume) % reduction or volume % reduction or in_channels % volume:
+            raise ValueError(f"upsampler on {in_channels} channels, stride {stride}, reduction {reduction}: "
+                             "channels must divide")
+        self.stride = stride
+        self.residual = residual
+        self.out_channels = in_channels // reduction
+        self.conv = CausalConv3d(in_channels, volume * in_channels // reduction, 3, causal, spatial_padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, t, h, w = x.shape
+        p1, p2, p3 = self.stride
+        c = self.out_channels
+        main = self.conv(x).view(b, c, p1, p2, p3, t, h, w).permute(0, 1, 5, 2, 6, 3, 7, 4)
+        out = main.new_empty((b, c, t * p1, h * p2, w * p3))
+        grid = out.view(b, c, t, p1, h, p2, w, p3)
+        if self.residual:
+            c_skip = x.shape[1] // (p1 * p2 * p3)
+            skip = x.view(b, c_skip, p1, p2, p3, t, h, w).permute(0, 1, 5, 2, 6, 3, 7, 4)
+            repeats = c // c_skip
+            torch.add(main.unflatten(1, (repeats, c_skip)), skip.unsqueeze(1), out=grid.unflatten(1, (repeats, c_skip)))
+        else:
+            grid.copy_(main)
+        del main
+        return out[:, :, 1:] if p1 == 2 else out
