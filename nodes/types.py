@@ -1,0 +1,140 @@
+"""Socket types of the pack and the Python objects that travel through them.
+
+ComfyUI connects sockets whose type strings match; these names are part of saved workflows and never change.
+Standard ComfyUI types are used where they fit (IMAGE [B,H,W,C] float in 0..1, MASK [B,H,W],
+AUDIO {"waveform": [B,C,T], "sample_rate": int}).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+MODEL = "AVGEN_MODEL"
+TEXT_ENCODER = "AVGEN_TEXT_ENCODER"
+CONDITIONING = "AVGEN_CONDITIONING"
+AV_LATENT = "AVGEN_AV_LATENT"
+VIDEO_LATENT = "AVGEN_VIDEO_LATENT"
+VIDEO_VAE = "AVGEN_VIDEO_VAE"
+AUDIO_VAE = "AVGEN_AUDIO_VAE"
+IMAGE = "IMAGE"
+MASK = "MASK"
+AUDIO = "AUDIO"
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """AVGEN_MODEL: a loaded DiT with what other nodes need to know about its checkpoint.
+
+    `checkpoint` is a models.ltx.LTXCheckpoint; `transformer` the shared, cached AVTransformer (never mutated by
+    nodes); `key` identifies file + options for caches; `loras` is the LoRA stack applied at sampling time.
+    """
+
+    checkpoint: Any
+    transformer: Any
+    key: str
+    dtype: torch.dtype
+    device: torch.device
+    loras: tuple = ()
+
+    @property
+    def family(self) -> str | None:
+        return self.checkpoint.family
+
+    @property
+    def config(self):
+        return self.transformer.config
+
+    def with_loras(self, loras: tuple) -> "ModelHandle":
+        return replace(self, loras=loras)
+
+
+@dataclass(frozen=True)
+class VideoVAEHandle:
+    """AVGEN_VIDEO_VAE: a loaded video VAE (models.video_vae.VideoVAE) and its cache key."""
+
+    vae: Any
+    key: str
+
+
+@dataclass(frozen=True)
+class AudioVAEHandle:
+    """AVGEN_AUDIO_VAE: a loaded audio VAE (models.audio.AudioVAE) with its vocoder, and their cache key."""
+
+    vae: Any
+    vocoder: Any
+    key: str
+
+
+@dataclass(frozen=True)
+class TextEncoderHandle:
+    """AVGEN_TEXT_ENCODER: where the Gemma 3 weights and tokenizer are, and how to run them.
+
+    Gemma is loaded only when a prompt is not in the on-disk prompt cache, and released after encoding unless
+    `keep_loaded`. `identity` (paths + sizes + mtimes) keys the prompt cache.
+    """
+
+    path: str
+    tokenizer_path: str | None
+    dtype: torch.dtype
+    device: torch.device
+    keep_loaded: bool
+    identity: str
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """AVGEN_CONDITIONING: text contexts (B, L, D) for the video and audio streams, positive and negative.
+
+    The negative contexts are None when no negative prompt was given (guidance then uses the positive one for
+    a stream without its own negative, as the official guider does).
+    """
+
+    video: torch.Tensor
+    audio: torch.Tensor
+    negative_video: torch.Tensor | None = None
+    negative_audio: torch.Tensor | None = None
+    prompt: str = ""
+    negative_prompt: str = ""
+
+
+@dataclass(frozen=True)
+class VideoLatent:
+    """AVGEN_VIDEO_LATENT: an encoded image or video, normalized latent (B, C, F, H, W) with its pixel size."""
+
+    latent: torch.Tensor
+    pixel_frames: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class AVLatent:
+    """AVGEN_AV_LATENT: the audio-video latent a sampler starts from and returns.
+
+    video (B, C, F, H, W) and audio (B, z, T, mel_bins) are normalized latents (zeros for an empty start);
+    the pixel size / frame count / fps say what they decode to. `keep_video` / `keep_audio` freeze a stream
+    (video-to-audio / audio-to-video): its latent is kept exactly. `has_video` / `has_audio` say the latent holds
+    real content (an encoded input) rather than an empty start, which `denoise` < 1 needs. `conditionings` are
+    models.sampling conditioning items (first-frame latents, keyframe guides) applied by the sampler.
+    """
+
+    video: torch.Tensor
+    audio: torch.Tensor
+    fps: float
+    pixel_frames: int
+    height: int
+    width: int
+    keep_video: bool = False
+    keep_audio: bool = False
+    has_video: bool = False
+    has_audio: bool = False
+    conditionings: tuple = field(default=())
+
+    @property
+    def seconds(self) -> float:
+        return self.pixel_frames / self.fps
+
+    def replace(self, **changes) -> "AVLatent":
+        return replace(self, **changes)
