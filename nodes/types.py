@@ -7,9 +7,11 @@ AUDIO {"waveform": [B,C,T], "sample_rate": int}).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import torch
+
+from . import model_cache
 
 MODEL = "AVGEN_MODEL"
 TEXT_ENCODER = "AVGEN_TEXT_ENCODER"
@@ -52,19 +54,34 @@ class ModelHandle:
 
 @dataclass(frozen=True)
 class VideoVAEHandle:
-    """AVGEN_VIDEO_VAE: a loaded video VAE (models.video_vae.VideoVAE) and its cache key."""
+    """AVGEN_VIDEO_VAE: a video VAE (models.video_vae.VideoVAE), loaded through the model cache on first use so
+    a checkpoint loader whose VAE output is not used costs no memory."""
 
-    vae: Any
     key: str
+    load: Callable[[], Any]
+    label: str = ""
+
+    @property
+    def vae(self):
+        return model_cache.get_or_load(self.key, self.load)
 
 
 @dataclass(frozen=True)
 class AudioVAEHandle:
-    """AVGEN_AUDIO_VAE: a loaded audio VAE (models.audio.AudioVAE) with its vocoder, and their cache key."""
+    """AVGEN_AUDIO_VAE: an audio VAE (models.audio.AudioVAE) and its vocoder, loaded on first use through the
+    model cache (`load` returns the pair)."""
 
-    vae: Any
-    vocoder: Any
     key: str
+    load: Callable[[], tuple[Any, Any]]
+    label: str = ""
+
+    @property
+    def vae(self):
+        return model_cache.get_or_load(self.key, self.load)[0]
+
+    @property
+    def vocoder(self):
+        return model_cache.get_or_load(self.key, self.load)[1]
 
 
 @dataclass(frozen=True)
