@@ -37,31 +37,40 @@ class ModelNotFoundError(FileNotFoundError):
     """A model file named by a node input does not exist in its folder."""
 
 
+class InputFileNotFoundError(FileNotFoundError):
+    """A file named by a loader node input does not exist in the input directory."""
+
+
 @dataclass
 class _Settings:
     standalone: bool = False
     models_dir: Path | None = None
     output_dir: Path | None = None
     temp_dir: Path | None = None
+    cache_dir: Path | None = None
+    input_dir: Path | None = None
     interrupt_requested: bool = False
 
 
 _settings = _Settings()
 
 
-def configure(models_dir=None, output_dir=None, temp_dir=None) -> None:
+def configure(models_dir=None, output_dir=None, temp_dir=None, cache_dir=None, input_dir=None) -> None:
     """Switch to standalone mode with these directories (None keeps env var / default)."""
     _settings.standalone = True
     _settings.models_dir = Path(models_dir) if models_dir else None
     _settings.output_dir = Path(output_dir) if output_dir else None
     _settings.temp_dir = Path(temp_dir) if temp_dir else None
+    _settings.cache_dir = Path(cache_dir) if cache_dir else None
+    _settings.input_dir = Path(input_dir) if input_dir else None
 
 
 @contextlib.contextmanager
-def configured(models_dir=None, output_dir=None, temp_dir=None):
+def configured(models_dir=None, output_dir=None, temp_dir=None, cache_dir=None, input_dir=None):
     """`configure()` for the duration of a `with` block, then restore the previous settings."""
     saved = _Settings(**vars(_settings))
-    configure(models_dir=models_dir, output_dir=output_dir, temp_dir=temp_dir)
+    configure(models_dir=models_dir, output_dir=output_dir, temp_dir=temp_dir, cache_dir=cache_dir,
+              input_dir=input_dir)
     try:
         yield
     finally:
@@ -121,14 +130,58 @@ def model_path(folder: str, name: str) -> Path:
         if found is None:
             raise ModelNotFoundError(f"model {name!r} not found in ComfyUI's {folder!r} folders")
         return Path(found)
-    root = (models_dir() / folder).resolve()
-    path = (root / name).resolve()
-    if root not in path.parents or not path.is_file():
+    root = models_dir() / folder
+    path = _inside(root, name)
+    if path is None or not path.is_file():
         raise ModelNotFoundError(
-            f"model {name!r} not found in {root} (set --models-dir or AVGEN_MODELS_DIR; "
+            f"model {name!r} not found in {root.resolve()} (set --models-dir or AVGEN_MODELS_DIR; "
             f"files go in <models dir>/{folder}/)"
         )
     return path
+
+
+def _inside(root: Path, name: str) -> Path | None:
+    """root/name resolved, or None when the name itself leaves root ('..'); links inside root may point anywhere
+    (model folders are often symlinks), as in ComfyUI."""
+    root = Path(os.path.abspath(root))
+    lexical = Path(os.path.normpath(root / name))
+    return lexical.resolve() if root in lexical.parents else None
+
+
+def model_roots(folder: str) -> list[Path]:
+    """The directories searched for `folder` (ComfyUI's configured paths, or <models dir>/<folder>)."""
+    _check_folder(folder)
+    if in_comfyui():
+        return [Path(p) for p in _comfy_folder_paths(folder).get_folder_paths(folder)]
+    return [models_dir() / folder]
+
+
+def _model_dirs_in(root: Path, marker: str) -> list[str]:
+    found = []
+    for current, subdirs, files in os.walk(root, followlinks=True):
+        if marker in files and Path(current) != root:
+            found.append(Path(current).relative_to(root).as_posix())
+            subdirs.clear()
+    return found
+
+
+def list_model_dirs(folder: str, marker: str = "config.json") -> list[str]:
+    """Model folders (relative paths with '/') holding `marker`, e.g. Hugging Face folders in text_encoders/."""
+    names = {name for root in model_roots(folder) if root.is_dir() for name in _model_dirs_in(root, marker)}
+    return sorted(names)
+
+
+def model_dir_path(folder: str, name: str, marker: str = "config.json") -> Path:
+    """Full path of model folder `name` (one listed by `list_model_dirs`); ModelNotFoundError otherwise."""
+    roots = model_roots(folder)
+    for root in roots:
+        path = _inside(root, name)
+        if path is not None and (path / marker).is_file():
+            return path
+    raise ModelNotFoundError(
+        f"model folder {name!r} with a {marker} not found in {', '.join(str(r) for r in roots)} "
+        f"(files go in <models dir>/{folder}/<name>/)"
+    )
 
 
 # --- output and temp directories ------------------------------------------------------
@@ -150,6 +203,62 @@ def temp_directory() -> Path:
 
         return Path(folder_paths.get_temp_directory())
     return _settings.temp_dir or output_directory() / "temp"
+
+
+def cache_directory() -> Path:
+    """Persistent caches (encoded prompts): <ComfyUI user dir>/avgen_cache inside ComfyUI, standalone
+    configure() > $AVGEN_CACHE_DIR > $XDG_CACHE_HOME/comfyui-avgen > ~/.cache/comfyui-avgen."""
+    if in_comfyui():
+        import folder_paths
+
+        return Path(folder_paths.get_user_directory()) / "avgen_cache"
+    if _settings.cache_dir:
+        return _settings.cache_dir
+    if os.environ.get("AVGEN_CACHE_DIR"):
+        return Path(os.environ["AVGEN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "comfyui-avgen"
+
+
+# --- input directory (files for the loader nodes) ------------------------------------------
+
+
+def input_directory() -> Path:
+    """Where loader nodes read files: ComfyUI's input dir, or configure() > $AVGEN_INPUT_DIR > ./input."""
+    if in_comfyui():
+        import folder_paths
+
+        return Path(folder_paths.get_input_directory())
+    return _settings.input_dir or Path(os.environ.get("AVGEN_INPUT_DIR") or "input")
+
+
+def list_input_files(extensions) -> list[str]:
+    """Sorted names of the files directly in the input directory whose lower-case suffix is in `extensions`."""
+    root = input_directory()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.suffix.lower() in extensions and p.is_file())
+
+
+def input_file_path(name: str) -> Path:
+    """Full path of input file `name`; InputFileNotFoundError naming where it was looked for.
+
+    Inside ComfyUI, annotated names ("clip.mp4 [output]") resolve like in ComfyUI's own loaders.
+    """
+    if in_comfyui():
+        import folder_paths
+
+        path = Path(folder_paths.get_annotated_filepath(str(name)))
+        if not path.is_file():
+            raise InputFileNotFoundError(f"input file {name!r} not found ({path})")
+        return path
+    root = input_directory().resolve()
+    path = (root / str(name)).resolve()
+    if root not in path.parents or not path.is_file():
+        raise InputFileNotFoundError(
+            f"input file {name!r} not found in {root} (set --input-dir or AVGEN_INPUT_DIR)"
+        )
+    return path
 
 
 _UNSAFE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
@@ -226,10 +335,21 @@ def check_interrupted() -> None:
         raise Interrupted("interrupted by the user")
 
 
+def preview_max_size() -> int:
+    """Largest side of live previews in pixels: ComfyUI's --preview-size, else 512."""
+    if in_comfyui():
+        from comfy.cli_args import args
+
+        return int(getattr(args, "preview_size", 512))
+    return 512
+
+
 class ProgressReporter:
     """Step progress of one node: ComfyUI's ProgressBar inside ComfyUI, tqdm standalone.
 
-    Every update also checks for interruption (as ComfyUI's progress hook does).
+    Every update also checks for interruption (as ComfyUI's progress hook does). An update may carry a live
+    preview (a PIL image): inside ComfyUI it is sent as a JPEG preview of at most `preview_max_size()` pixels;
+    standalone it is ignored, so callers check `shows_previews` before spending time on one.
     """
 
     def __init__(self, total: int, description: str | None = None):
@@ -246,6 +366,11 @@ class ProgressReporter:
             self._comfy_bar = None
             self._tqdm = tqdm(total=self.total, desc=description, leave=False, disable=None, file=sys.stderr)
 
+    @property
+    def shows_previews(self) -> bool:
+        """True when a preview passed to an update is displayed (inside ComfyUI)."""
+        return self._comfy_bar is not None
+
     def update(self, steps: int = 1, preview=None) -> None:
         self.update_absolute(self.value + steps, preview=preview)
 
@@ -254,7 +379,8 @@ class ProgressReporter:
             self.total = int(total)
         previous, self.value = self.value, int(value)
         if self._comfy_bar is not None:
-            self._comfy_bar.update_absolute(self.value, self.total, preview)
+            shown = None if preview is None else ("JPEG", preview, preview_max_size())
+            self._comfy_bar.update_absolute(self.value, self.total, shown)
         else:
             if total is not None:
                 self._tqdm.total = self.total

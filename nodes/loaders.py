@@ -1,3 +1,356 @@
-"""(filled in by the generation-nodes work)."""
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+"""Loader nodes: the LTX-2 checkpoint (DiT now, VAEs on first use) and the Gemma 3 text encoder (nothing heavy).
+
+Every load goes through `model_cache` keyed by file identity + options, so re-running a graph or changing a
+downstream widget never reads a model again. Files that belong in another slot are refused with an error that
+starts with the node id and says where the file goes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..models.checkpoint import CheckpointError, CheckpointFile
+from ..models.family import inspect_checkpoint
+from ..models.ltx import LTXCheckpoint, open_ltx
+from ..models.text.gemma3_loader import open_gemma3
+from . import comfy_adapter, model_cache
+from .errors import NodeInputError
+from .types import (
+    AUDIO_VAE, MODEL, TEXT_ENCODER, VIDEO_VAE, AudioVAEHandle, ModelHandle, TextEncoderHandle, VideoVAEHandle,
+)
+
+CHECKPOINT_LOADER = "AVGenCheckpointLoader"
+TEXT_ENCODER_LOADER = "AVGenTextEncoderLoader"
+CHECKPOINT_FOLDERS = ("checkpoints", "diffusion_models")
+FROM_CHECKPOINT = "(from checkpoint)"
+NO_CHECKPOINTS = "(no files in checkpoints/ or diffusion_models/)"
+NO_TEXT_ENCODERS = "(no Gemma 3 folders or files in text_encoders/)"
+DEVICES = ["auto", "cpu", "cuda"]
+DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+VAE_COMPONENTS = frozenset({"video_encoder", "video_decoder", "video_statistics", "audio_encoder", "audio_decoder",
+                            "audio_statistics", "vocoder"})
+
+
+def resolve_device(node: str, choice: str) -> torch.device:
+    """auto -> the adapter's device; cuda only when CUDA is available."""
+    if choice == "auto":
+        return comfy_adapter.torch_device()
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise NodeInputError(node, "device 'cuda' was chosen but no CUDA device is available (choose auto or cpu)")
+    if choice not in DEVICES:
+        raise NodeInputError(node, f"device {choice!r} is not one of {DEVICES}")
+    return torch.device(choice)
+
+
+def resolve_dtype(node: str, choice: str, device: torch.device) -> torch.dtype:
+    """Compute dtype: auto -> bf16 on CUDA, fp32 elsewhere; fp8 computes in bf16."""
+    if choice == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if choice == "fp8":
+        return torch.bfloat16
+    if choice not in DTYPES:
+        raise NodeInputError(node, f"dtype {choice!r} is not one of auto, {', '.join(DTYPES)}, fp8")
+    return DTYPES[choice]
+
+
+def _or_placeholder(names: list[str], placeholder: str) -> list[str]:
+    return names or [placeholder]
+
+
+def _checkpoint_names() -> list[str]:
+    return sorted({n for folder in CHECKPOINT_FOLDERS for n in comfy_adapter.list_models(folder)})
+
+
+def _checkpoint_path(name: str) -> Path:
+    for folder in CHECKPOINT_FOLDERS:
+        try:
+            return comfy_adapter.model_path(folder, name)
+        except comfy_adapter.ModelNotFoundError:
+            continue
+    searched = ", ".join(str(r) for f in CHECKPOINT_FOLDERS for r in comfy_adapter.model_roots(f))
+    raise NodeInputError(CHECKPOINT_LOADER, f"ckpt_name {name!r} is not in checkpoints/ or diffusion_models/ "
+                                            f"(searched {searched})")
+
+
+def _open(path: Path, what: str) -> LTXCheckpoint:
+    """The LTX file(s) behind one input, opened once per file identity (header only)."""
+    try:
+        return model_cache.get_or_load(model_cache.file_key(path, part="header"), lambda: open_ltx(path))
+    except (CheckpointError, OSError) as exc:
+        raise NodeInputError(CHECKPOINT_LOADER, f"{what}: {exc}") from exc
+
+
+def _describe_parts(checkpoint: LTXCheckpoint) -> str:
+    return ", ".join(sorted(checkpoint.components)).replace("_", " ") or "nothing usable"
+
+
+def _open_transformer_file(name: str) -> tuple[Path, LTXCheckpoint]:
+    if name == NO_CHECKPOINTS:
+        raise NodeInputError(CHECKPOINT_LOADER, "ckpt_name: no model files found; put an LTX-2 / LTX-2.3 checkpoint "
+                                                "in models/checkpoints/ (single file) or models/diffusion_models/ "
+                                                "(transformer file)")
+    path = _checkpoint_path(name)
+    checkpoint = _open(path, f"ckpt_name {name!r}")
+    if "transformer" not in checkpoint.components:
+        where = ("it is a VAE file: put it in vae/ and choose it as vae_name or audio_vae_name"
+                 if checkpoint.components <= VAE_COMPONENTS else "pick the file that holds the transformer")
+        raise NodeInputError(CHECKPOINT_LOADER, f"ckpt_name {name!r} has no transformer (it holds "
+                                                f"{_describe_parts(checkpoint)}); {where}")
+    return path, checkpoint
+
+
+def _open_vae_file(input_name: str, name: str) -> LTXCheckpoint | None:
+    if name == FROM_CHECKPOINT:
+        return None
+    try:
+        path = comfy_adapter.model_path("vae", name)
+    except comfy_adapter.ModelNotFoundError as exc:
+        raise NodeInputError(CHECKPOINT_LOADER, f"{input_name}: {exc}") from exc
+    checkpoint = _open(path, f"{input_name} {name!r}")
+    if not any(checkpoint.has(p) for p in ("video_encoder", "video_decoder", "audio_encoder", "audio_decoder")):
+        where = ("it holds a transformer: choose it as ckpt_name" if "transformer" in checkpoint.components
+                 else "choose a file with a video or audio VAE")
+        raise NodeInputError(CHECKPOINT_LOADER, f"{input_name} {name!r} holds no VAE (it holds "
+                                                f"{_describe_parts(checkpoint)}); {where}")
+    return checkpoint
+
+
+def _file_paths(checkpoint: LTXCheckpoint) -> list[str]:
+    return [part.path for part in getattr(checkpoint.ckpt, "parts", [checkpoint.ckpt])]
+
+
+def _named_load(what: str, load):
+    """`load` with errors reported as this node's (the VAEs load lazily, inside other nodes)."""
+
+    def run():
+        try:
+            return load()
+        except (CheckpointError, OSError) as exc:
+            raise NodeInputError(CHECKPOINT_LOADER, f"loading the {what}: {exc}") from exc
+
+    return run
+
+
+def _missing(what: str, advice: str):
+    def fail():
+        raise NodeInputError(CHECKPOINT_LOADER, f"no {what}: {advice}")
+
+    return fail
+
+
+def _video_vae_handle(sources: list[tuple[str, LTXCheckpoint]], dtype, device) -> VideoVAEHandle:
+    for label, source in sources:
+        parts = [p for p in ("encoder", "decoder") if source.has(f"video_{p}")]
+        if parts:
+            key = model_cache.file_key(_file_paths(source), part="video_vae", dtype=dtype, device=device)
+            load = _named_load(f"video VAE from {label}",
+                               lambda: source.load_video_vae(dtype, device, parts=parts))
+            return VideoVAEHandle(key, load, f"{label} (video VAE {'+'.join(parts)})")
+    names = " or ".join(label for label, _ in sources)
+    return VideoVAEHandle(f"missing video VAE|{names}",
+                          _missing("video VAE", f"{names} holds none; choose a video VAE file as vae_name"), "")
+
+
+def _audio_vae_handle(sources: list[tuple[str, LTXCheckpoint]], device) -> AudioVAEHandle:
+    for label, source in sources:
+        parts = [p for p in ("encoder", "decoder") if source.has(f"audio_{p}")]
+        if parts:
+            if not source.has("vocoder"):
+                load = _missing("vocoder", f"{label} holds an audio VAE but no vocoder; use a file with both")
+                return AudioVAEHandle(f"missing vocoder|{label}", load, "")
+            key = model_cache.file_key(_file_paths(source), part="audio_vae", device=device)
+
+            def load(source=source, parts=parts):
+                return source.load_audio_vae(torch.float32, device, parts=parts), source.load_vocoder(device)
+
+            return AudioVAEHandle(key, _named_load(f"audio VAE from {label}", load),
+                                  f"{label} (audio VAE {'+'.join(parts)} + vocoder)")
+    names = " or ".join(label for label, _ in sources)
+    return AudioVAEHandle(f"missing audio VAE|{names}",
+                          _missing("audio VAE", f"{names} holds none; choose an audio VAE file as audio_vae_name"), "")
+
+
+def _load_transformer(checkpoint: LTXCheckpoint, name: str, weights, device):
+    try:
+        return checkpoint.load_transformer(weights, device)
+    except CheckpointError as exc:
+        raise NodeInputError(CHECKPOINT_LOADER, f"ckpt_name {name!r}: {exc}") from exc
+
+
+class AVGenCheckpointLoader:
+    DESCRIPTION = ("Loads an LTX-2 / LTX-2.3 audio-video model: the DiT now, the video and audio VAEs (and vocoder) "
+                   "only when a node uses them. Results are cached by file and options.")
+    CATEGORY = "AVGen/loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = (MODEL, VIDEO_VAE, AUDIO_VAE)
+    RETURN_NAMES = ("model", "video_vae", "audio_vae")
+    OUTPUT_TOOLTIPS = (
+        "The audio-video DiT with its checkpoint (text projection and connectors for the text encode node).",
+        "The video VAE, loaded on first use.",
+        "The audio VAE and vocoder, loaded on first use.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        vae_files = comfy_adapter.list_models("vae")
+        return {
+            "required": {
+                "ckpt_name": (_or_placeholder(_checkpoint_names(), NO_CHECKPOINTS), {
+                    "tooltip": "LTX-2 / LTX-2.3 single-file checkpoint (checkpoints/) or transformer file "
+                               "(diffusion_models/)."}),
+                "vae_name": ([FROM_CHECKPOINT] + vae_files, {
+                    "tooltip": "Video VAE: from the checkpoint, or a file in vae/ (a video VAE, or one file with "
+                               "both VAEs)."}),
+                "dtype": (["auto", "bf16", "fp8", "fp32"], {
+                    "tooltip": "DiT weight type. auto: bf16 on CUDA, fp32 on CPU. fp8: float8 weights (half the "
+                               "memory), bf16 compute."}),
+                "device": (DEVICES, {"tooltip": "Where the models run. auto: the GPU when there is one."}),
+            },
+            "optional": {
+                "audio_vae_name": ([FROM_CHECKPOINT] + vae_files, {
+                    "tooltip": "Audio VAE + vocoder: from vae_name's file or the checkpoint, or a file in vae/."}),
+            },
+        }
+
+    def load(self, ckpt_name, vae_name, dtype, device, audio_vae_name=FROM_CHECKPOINT):
+        device = resolve_device(CHECKPOINT_LOADER, device)
+        compute_dtype = resolve_dtype(CHECKPOINT_LOADER, dtype, device)
+        path, checkpoint = _open_transformer_file(ckpt_name)
+        video_file = _open_vae_file("vae_name", vae_name)
+        audio_file = _open_vae_file("audio_vae_name", audio_vae_name)
+
+        weights = "fp8" if dtype == "fp8" else compute_dtype
+        key = model_cache.file_key(path, part="transformer", weights=weights, device=device)
+        if not model_cache.is_cached(key):  # another dtype / device of this file: drop it first
+            same_file = model_cache.file_key(path)
+            model_cache.release(lambda k: k.startswith(same_file + "|") and "part=transformer" in k)
+        transformer = model_cache.get_or_load(key, lambda: _load_transformer(checkpoint, ckpt_name, weights, device))
+        model = ModelHandle(checkpoint, transformer, key, compute_dtype, device)
+
+        video_sources = [(f"vae_name {vae_name!r}", video_file)] if video_file else []
+        audio_sources = [(f"audio_vae_name {audio_vae_name!r}", audio_file)] if audio_file else []
+        audio_sources += video_sources
+        ckpt_source = [(f"ckpt_name {ckpt_name!r}", checkpoint)]
+        return (
+            model,
+            _video_vae_handle(video_sources + ckpt_source, compute_dtype, device),
+            _audio_vae_handle(audio_sources + ckpt_source, device),
+        )
+
+
+# --- text encoder -----------------------------------------------------------------------------------------
+
+
+def _text_encoder_names() -> list[str]:
+    """Gemma HF folders (with config.json) and single files in text_encoders/ that are not inside those folders."""
+    folders = comfy_adapter.list_model_dirs("text_encoders")
+    files = [f for f in comfy_adapter.list_models("text_encoders")
+             if not any(f.startswith(folder + "/") for folder in folders)]
+    return sorted(folders + files)
+
+
+def _text_encoder_path(name: str) -> Path:
+    if name == NO_TEXT_ENCODERS:
+        raise NodeInputError(TEXT_ENCODER_LOADER, "gemma: no text encoders found; put a Gemma 3 12B Hugging Face "
+                                                  "folder (config.json, tokenizer.json, weights) in "
+                                                  "models/text_encoders/")
+    try:
+        return comfy_adapter.model_dir_path("text_encoders", name)
+    except comfy_adapter.ModelNotFoundError:
+        pass
+    try:
+        return comfy_adapter.model_path("text_encoders", name)
+    except comfy_adapter.ModelNotFoundError as exc:
+        raise NodeInputError(TEXT_ENCODER_LOADER, f"gemma {name!r}: {exc}") from exc
+
+
+def _check_is_gemma(name: str, path: Path):
+    """Open the Gemma config and weight headers; refuse other files with where they belong."""
+    try:
+        return open_gemma3(path)
+    except (CheckpointError, ValueError, OSError) as exc:
+        problem = exc
+    if path.is_file():
+        try:
+            info = inspect_checkpoint(CheckpointFile(path))
+        except (CheckpointError, OSError):
+            info = None
+        if info is not None:
+            raise NodeInputError(
+                TEXT_ENCODER_LOADER, f"gemma {name!r} is an LTX-2 model file ({', '.join(sorted(info.components))}),"
+                " not a text encoder: put it in checkpoints/ (or diffusion_models/, vae/) and choose it in "
+                f"{CHECKPOINT_LOADER}; the text encoder is Gemma 3 12B"
+            ) from problem
+    raise NodeInputError(TEXT_ENCODER_LOADER, f"gemma {name!r} is not a Gemma 3 text encoder: {problem}") from problem
+
+
+def _tokenizer_path(name: str, path: Path) -> Path:
+    """tokenizer.json of the folder, or for a single file: beside it, else in any Gemma folder of text_encoders/."""
+    if path.is_dir():
+        candidates = [path]
+    else:
+        candidates = [path.parent] + [comfy_adapter.model_dir_path("text_encoders", f)
+                                      for f in comfy_adapter.list_model_dirs("text_encoders")]
+    for folder in candidates:
+        if (folder / "tokenizer.json").is_file():
+            return folder / "tokenizer.json"
+    raise NodeInputError(
+        TEXT_ENCODER_LOADER, f"gemma {name!r}: no tokenizer.json found "
+        + ("in the folder" if path.is_dir() else "beside the file or in a Gemma folder under text_encoders/")
+        + " (copy tokenizer.json from the Hugging Face google/gemma-3-12b-it repository there)"
+    )
+
+
+def _identity_files(path: Path, tokenizer: Path) -> list[Path]:
+    if path.is_file():
+        return [path, tokenizer]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors"))
+    return files + ([tokenizer] if tokenizer.parent != path else [])
+
+
+class AVGenTextEncoderLoader:
+    DESCRIPTION = ("Chooses the Gemma 3 text encoder and how it runs. Nothing heavy is loaded here: the text "
+                   "encode node loads Gemma only for prompts not in its disk cache, and frees it afterwards unless "
+                   "keep_loaded is on.")
+    CATEGORY = "AVGen/loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = (TEXT_ENCODER,)
+    RETURN_NAMES = ("text_encoder",)
+    OUTPUT_TOOLTIPS = ("Where the Gemma 3 weights and tokenizer are, with the dtype, device and keep_loaded choice.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "gemma": (_or_placeholder(_text_encoder_names(), NO_TEXT_ENCODERS), {
+                    "tooltip": "Gemma 3 12B in text_encoders/: a Hugging Face folder (config.json, tokenizer.json, "
+                               "weights) or a single file with a tokenizer.json beside it."}),
+                "dtype": (["auto", "bf16", "fp32"], {
+                    "tooltip": "Gemma weight type. auto: bf16 on CUDA, fp32 on CPU."}),
+                "device": (DEVICES, {
+                    "tooltip": "Where Gemma runs. cpu saves GPU memory for the DiT (slower encoding)."}),
+                "keep_loaded": ("BOOLEAN", {
+                    "default": False,
+                    "tooltip": "Keep Gemma in memory between runs (faster new prompts, much more memory)."}),
+            }
+        }
+
+    def load(self, gemma, dtype, device, keep_loaded):
+        device = resolve_device(TEXT_ENCODER_LOADER, device)
+        compute_dtype = resolve_dtype(TEXT_ENCODER_LOADER, dtype, device)
+        path = _text_encoder_path(gemma)
+        _check_is_gemma(gemma, path)
+        tokenizer = _tokenizer_path(gemma, path)
+        identity = model_cache.file_key(_identity_files(path, tokenizer))
+        return (TextEncoderHandle(str(path), str(tokenizer), compute_dtype, device, bool(keep_loaded), identity),)
+
+
+NODE_CLASS_MAPPINGS = {
+    "AVGenCheckpointLoader": AVGenCheckpointLoader,
+    "AVGenTextEncoderLoader": AVGenTextEncoderLoader,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "AVGenCheckpointLoader": "AVGen Checkpoint Loader",
+    "AVGenTextEncoderLoader": "AVGen Text Encoder Loader",
+}

@@ -1,3 +1,153 @@
-"""(filled in by the generation-nodes work)."""
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+"""Text encode node: prompt + negative prompt -> video and audio text contexts, with an on-disk prompt cache.
+
+Gemma is loaded (on the text encoder's device and dtype) only for prompts missing from the cache, runs once for
+all of them, and is released afterwards unless the encoder handle says keep_loaded. The LTX side (text
+projection + embeddings connectors) comes from the MODEL's checkpoint and stays cached in memory (it is small).
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+
+from ..models.checkpoint import CheckpointError
+from ..models.text.gemma3_loader import load_gemma3, open_gemma3
+from ..models.text.prompt_encoder import PromptEncoder
+from ..models.text.text_embedder import TextEmbedder
+from ..models.text.tokenizer import GemmaTokenizer
+from . import comfy_adapter, model_cache, prompt_cache
+from .errors import NodeInputError
+from .types import CONDITIONING, MODEL, TEXT_ENCODER, Conditioning, ModelHandle, TextEncoderHandle
+
+NODE = "AVGenTextEncode"
+log = logging.getLogger(__name__)
+
+
+def _checkpoint_identity(model: ModelHandle) -> str:
+    """Files (path, size, mtime) the text embedder is read from."""
+    parts = getattr(model.checkpoint.ckpt, "parts", [model.checkpoint.ckpt])
+    return model_cache.file_key([part.path for part in parts])
+
+
+def _embedder(model: ModelHandle) -> TextEmbedder:
+    key = f"{_checkpoint_identity(model)}|part=text_embedder|dtype={model.dtype}|device={model.device}"
+
+    def load():
+        try:
+            return model.checkpoint.load_text_embedder(model.dtype, model.device)
+        except CheckpointError as exc:
+            raise NodeInputError(NODE, f"the model's checkpoint cannot encode text: {exc}") from exc
+
+    return model_cache.get_or_load(key, load)
+
+
+def _encoder_identity(encoder: TextEncoderHandle) -> str:
+    return f"{encoder.identity}|dtype={encoder.dtype}"
+
+
+def _gemma_key(encoder: TextEncoderHandle) -> str:
+    return f"{encoder.identity}|part=gemma|dtype={encoder.dtype}|device={encoder.device}"
+
+
+def _check_sizes(encoder: TextEncoderHandle, embedder: TextEmbedder) -> None:
+    """Gemma's width and hidden-state count must be what the model's text projection was trained on."""
+    config, _ = open_gemma3(encoder.path)
+    want = embedder.config
+    if (config.hidden_size, config.num_hidden_states) != (want.gemma_width, want.num_hidden_states):
+        raise NodeInputError(
+            NODE, f"text encoder {encoder.path} has hidden size {config.hidden_size} and "
+            f"{config.num_hidden_states} hidden states, but the model's text projection expects "
+            f"{want.gemma_width} and {want.num_hidden_states} (LTX-2 / 2.3 use Gemma 3 12B)"
+        )
+
+
+def _gemma_source(encoder: TextEncoderHandle):
+    """(load function, keep after encoding). A Gemma kept by an earlier keep_loaded run is reused, then dropped
+    from the cache when keep_loaded is now off."""
+    key = _gemma_key(encoder)
+
+    def load():
+        if encoder.device.type == "cuda":
+            comfy_adapter.free_memory(_gemma_bytes(encoder), encoder.device)
+        return load_gemma3(encoder.path, encoder.dtype, encoder.device)
+
+    if encoder.keep_loaded:
+        return (lambda: model_cache.get_or_load(key, load)), True
+    if model_cache.is_cached(key):
+        gemma = model_cache.get_or_load(key, load)
+        model_cache.release(lambda k: k == key)
+        return (lambda: gemma), False
+    return load, False
+
+
+def _gemma_bytes(encoder: TextEncoderHandle) -> int:
+    """Memory Gemma's weights take in the encoder's dtype."""
+    _, weights = open_gemma3(encoder.path)
+    numel = sum(math.prod(weights.shape(name)) for name in weights.names())
+    return numel * torch.empty((), dtype=encoder.dtype).element_size()
+
+
+def encode_prompts(encoder: TextEncoderHandle, model: ModelHandle,
+                   prompts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(video (1, S, Wv), audio (1, S, Wa)) per prompt in the embedder's dtype, from the disk cache or Gemma."""
+    dtype = model.dtype
+    keys = [prompt_cache.prompt_key(p, _encoder_identity(encoder), _checkpoint_identity(model), dtype) for p in prompts]
+    found = {key: prompt_cache.load(key) for key in dict.fromkeys(keys)}
+    missing = [key for key, value in found.items() if value is None]
+    if missing:
+        texts = [prompts[keys.index(key)] for key in missing]
+        embedder = _embedder(model)
+        _check_sizes(encoder, embedder)
+        tokenizer = model_cache.get_or_load(f"tokenizer|{encoder.tokenizer_path}",
+                                            lambda: GemmaTokenizer.from_pretrained(encoder.tokenizer_path))
+        load, keep = _gemma_source(encoder)
+        context = PromptEncoder(tokenizer, embedder, load, keep_gemma=keep).encode(texts)
+        if not keep and encoder.device.type != "cpu":
+            comfy_adapter.soft_empty_cache()
+        for row, (key, text) in enumerate(zip(missing, texts)):
+            video, audio = context.video[row:row + 1], context.audio[row:row + 1]
+            try:
+                prompt_cache.store(key, video, audio, prompt=text)
+            except OSError as exc:  # an unwritable cache costs a Gemma run next time, never the result
+                log.warning("%s: could not write the prompt cache (%s)", NODE, exc)
+            found[key] = {"video": video, "audio": audio}
+    return [(found[key]["video"], found[key]["audio"]) for key in keys]
+
+
+class AVGenTextEncode:
+    DESCRIPTION = ("Encodes the prompt and negative prompt into text conditioning for the video and audio streams. "
+                   "Encoded prompts are cached on disk, so re-running a graph does not load Gemma again.")
+    CATEGORY = "AVGen/conditioning"
+    FUNCTION = "encode"
+    RETURN_TYPES = (CONDITIONING,)
+    RETURN_NAMES = ("conditioning",)
+    OUTPUT_TOOLTIPS = ("Video and audio text contexts for the prompt and the negative prompt.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "text_encoder": (TEXT_ENCODER, {"tooltip": "The Gemma 3 text encoder (AVGen Text Encoder Loader)."}),
+                "model": (MODEL, {"tooltip": "The model the conditioning is for: its checkpoint holds the text "
+                                             "projection and connectors."}),
+                "prompt": ("STRING", {"default": "", "multiline": True, "dynamicPrompts": True,
+                                      "tooltip": "What to see and hear: describe the scene, motion, sounds, speech."}),
+                "negative_prompt": ("STRING", {"default": "", "multiline": True, "dynamicPrompts": True,
+                                               "tooltip": "What to avoid (used by CFG). May be empty."}),
+            }
+        }
+
+    def encode(self, text_encoder, model, prompt, negative_prompt=""):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise NodeInputError(NODE, "prompt is empty; describe the video and its sound")
+        negative_prompt = negative_prompt or ""
+        (video, audio), (negative_video, negative_audio) = [
+            (v.to(model.device, model.dtype), a.to(model.device, model.dtype))
+            for v, a in encode_prompts(text_encoder, model, [prompt, negative_prompt])
+        ]
+        return (Conditioning(video, audio, negative_video, negative_audio, prompt, negative_prompt),)
+
+
+NODE_CLASS_MAPPINGS = {"AVGenTextEncode": AVGenTextEncode}
+NODE_DISPLAY_NAME_MAPPINGS = {"AVGenTextEncode": "AVGen Text Encode"}
