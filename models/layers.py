@@ -15,6 +15,8 @@ from torch import nn
 from .rope import apply_rope_heads
 
 RMS_EPS = 1e-6
+SINUSOID_CHANNELS = 256
+MAX_PERIOD = 10000
 # Additive key bias for masked-out context tokens (the official value: -float32 max).
 MASKED_BIAS = -3.4028234663852886e38
 
@@ -137,3 +139,25 @@ class FeedForward(nn.Module):
         for layer in self.net:
             x = layer(x)
         return x
+
+
+def timestep_sinusoid(t: torch.Tensor, channels: int = SINUSOID_CHANNELS) -> torch.Tensor:
+    """(N,) timesteps -> (N, channels) float32 `[cos(t w), sin(t w)]`, w_i = exp(-ln(10000) * i / (channels / 2)),
+    computed in float32 in the official order (float64 here would move DiT outputs by ~3e-5)."""
+    half = channels // 2
+    exponent = -math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float32, device=t.device)
+    frequencies = torch.exp(exponent / half)
+    angles = t[:, None].to(torch.float32) * frequencies[None, :]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+class TimestepEmbedding(nn.Module):
+    """Sinusoid (256) -> linear_1 -> SiLU -> linear_2 (D); checkpoint names `linear_1`, `linear_2`."""
+
+    def __init__(self, dim: int, in_channels: int = SINUSOID_CHANNELS):
+        super().__init__()
+        self.linear_1 = nn.Linear(in_channels, dim)
+        self.linear_2 = nn.Linear(dim, dim)
+
+    def forward(self, sinusoid: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(F.silu(self.linear_1(sinusoid)))

@@ -1,7 +1,6 @@
 """Unit tests of the audio front end, input preparation, audio VAE structure and latent helpers."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from comfyui_avgen.models.audio.preprocess import (
     MelFrontEndConfig, fit_duration, prepare_audio, resample, stereo_downmix_matrix, to_stereo, waveform_to_log_mel,
 )
 from comfyui_avgen.models.checkpoint import CheckpointFile, build_on_meta
+from reference import manifest, reference_config
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 REFERENCE = SHARED / "reference"
@@ -27,25 +27,14 @@ needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared refe
 needs_tiny = pytest.mark.skipif(not TINY.is_file(), reason="tiny golden checkpoint not present")
 
 
-def _manifest(variant: str, part: str) -> dict[str, tuple[int, ...]]:
-    rows = {}
-    path = REFERENCE / "manifests" / f"manifest_{variant}_audio_vae_{part}.tsv"
-    for line in path.read_text().splitlines():
-        if line.startswith("#") or line.startswith("checkpoint_key"):
-            continue
-        key, shape = line.split("\t")[:2]
-        rows[key] = tuple(json.loads(shape))
-    return rows
-
-
 @needs_reference
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("part", ["encoder", "decoder"])
 def test_full_size_build_matches_manifest(variant, part):
-    config = json.loads((REFERENCE / "configs" / VARIANTS[variant]).read_text())["config"]
+    config = reference_config(variant)
     model = build_on_meta(lambda: build_audio_vae(config, parts=(part,)))
     got = {"audio_vae." + k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert got == _manifest(variant, part)
+    assert got == manifest(variant, f"audio_vae_{part}")
 
 
 @pytest.fixture(scope="module")

@@ -16,27 +16,18 @@ from comfyui_avgen.models.text.gemma3_loader import load_gemma3, open_gemma3
 from comfyui_avgen.models.text.text_config import TextEmbedderConfig
 from comfyui_avgen.models.text.text_embedder import build_text_embedder, load_text_embedder
 from comfyui_avgen.models.text.tokenizer import MAX_LENGTH, GemmaTokenizer
+from reference import manifest
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 GEMMA_DIR = SHARED / "golden" / "gemma3_tiny"
 REFERENCE = SHARED / "reference"
 
 
-def _manifest(name: str) -> dict[str, tuple[int, ...]]:
-    rows = {}
-    for line in (REFERENCE / "manifests" / f"manifest_{name}_text_connector.tsv").read_text().splitlines():
-        if line.startswith("#") or line.startswith("checkpoint_key"):
-            continue
-        key, shape = line.split("\t")[:2]
-        rows[key] = tuple(json.loads(shape))
-    return rows
-
-
 @pytest.mark.parametrize("name", ["ltx2_19b", "ltx23_22b"])
 def test_text_embedder_matches_manifest(name):
     config = json.loads((REFERENCE / "configs" / f"{name}_metadata.json").read_text())["config"]
     embedder = build_on_meta(lambda: build_text_embedder(config))
-    assert embedder.checkpoint_shapes() == _manifest(name)
+    assert embedder.checkpoint_shapes() == manifest(name, "text_connector")
 
 
 def test_feature_extractor_version_selection():

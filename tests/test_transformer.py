@@ -18,6 +18,7 @@ from comfyui_avgen.models.transformer import (
 )
 from comfyui_avgen.models.transformer.model import CHECKPOINT_PREFIX
 from comfyui_avgen.models.transformer.timestep import DistinctTimesteps
+from reference import manifest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REFERENCE = SHARED / "reference"
@@ -25,22 +26,12 @@ GOLDEN = SHARED / "golden"
 FAMILIES = ("ltx2", "ltx23")
 
 
-def _manifest(name: str) -> dict[str, tuple[int, ...]]:
-    rows = {}
-    for line in (REFERENCE / "manifests" / f"manifest_{name}_transformer.tsv").read_text().splitlines():
-        if line.startswith("#") or line.startswith("checkpoint_key"):
-            continue
-        key, shape = line.split("\t")[:2]
-        rows[key] = tuple(json.loads(shape))
-    return rows
-
-
 @pytest.mark.parametrize("name", ["ltx2_19b", "ltx23_22b"])
 def test_meta_build_matches_release_manifest(name):
     config = json.loads((REFERENCE / "configs" / f"{name}_metadata.json").read_text())["config"]
     model = build_on_meta(lambda: build_transformer(config))
     got = {CHECKPOINT_PREFIX + k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert got == _manifest(name)
+    assert got == manifest(name, "transformer")
 
 
 def test_config_rejects_unsupported_flags():

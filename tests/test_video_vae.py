@@ -19,18 +19,11 @@ from comfyui_avgen.models.video_vae import (
 )
 from comfyui_avgen.models.video_vae.convolution import CausalConv3d
 from comfyui_avgen.models.video_vae.tiling import TilingOptions, decode_tiled, iter_decode_tiled, split_axis
+from reference import manifest
 
 REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
 GOLDEN = Path(__file__).resolve().parent.parent.parent / "shared" / "golden"
 FAMILIES = {"ltx2": "ltx2_19b", "ltx23": "ltx23_22b"}
-
-
-def _manifest(variant: str, part: str) -> dict[str, tuple[int, ...]]:
-    path = REFERENCE / "manifests" / f"manifest_{variant}_video_vae_{part}.tsv"
-    rows = [line.split("\t") for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    header = rows[0]
-    key_col, shape_col = header.index("checkpoint_key"), header.index("shape")
-    return {r[key_col]: tuple(json.loads(r[shape_col])) for r in rows[1:]}
 
 
 def _full_size_config(variant: str) -> dict:
@@ -48,7 +41,7 @@ def test_full_size_layout_matches_manifest(variant, part):
     config = _full_size_config(variant)
     vae = build_on_meta(lambda: VideoVAE(VideoVAEConfig.from_config(config), parts=(part,)))
     got = {f"vae.{k}": tuple(v.shape) for k, v in vae.state_dict().items()}
-    assert got == _manifest(variant, part)
+    assert got == manifest(variant, f"video_vae_{part}")
 
 
 def test_full_size_geometry():

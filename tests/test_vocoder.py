@@ -13,6 +13,7 @@ from comfyui_avgen.models.audio.hifigan import HifiGanVocoder
 from comfyui_avgen.models.audio.vocoder import build_vocoder, load_vocoder
 from comfyui_avgen.models.audio.vocoder_config import VocoderConfig
 from comfyui_avgen.models.checkpoint import CheckpointFile, build_on_meta
+from reference import manifest
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 CONFIGS = SHARED / "reference" / "configs"
@@ -29,17 +30,6 @@ def _release_config(variant: str) -> dict:
     return json.loads(config) if isinstance(config, str) else config
 
 
-def _manifest(variant: str) -> dict[str, tuple[int, ...]]:
-    rows = {}
-    lines = (MANIFESTS / f"manifest_{variant}_vocoder.tsv").read_text().splitlines()
-    for line in lines:
-        if not line or line.startswith("#") or line.startswith("checkpoint_key"):
-            continue
-        key, shape = line.split("\t")[:2]
-        rows[key.removeprefix("vocoder.")] = tuple(json.loads(shape))
-    return rows
-
-
 @lru_cache(maxsize=None)
 def _tiny(family: str):
     return load_vocoder(GOLDEN / family / "checkpoint.safetensors")
@@ -52,7 +42,7 @@ def test_full_size_meta_build_matches_release_manifest(variant):
     assert isinstance(model, cls)
     assert (model.sample_rate, model.samples_per_frame) == (sample_rate, per_frame)
     got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    want = _manifest(variant)
+    want = manifest(variant, "vocoder", strip="vocoder.")
     assert sorted(set(got) ^ set(want)) == []
     assert {k for k in got if got[k] != want[k]} == set()
 

@@ -8,37 +8,12 @@ once per distinct value and blocks gather the rows they need (`Modulation`) inst
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-SINUSOID_CHANNELS = 256
-MAX_PERIOD = 10000
-
-
-def timestep_sinusoid(t: torch.Tensor, channels: int = SINUSOID_CHANNELS) -> torch.Tensor:
-    """(N,) timesteps (sigma * 1000) -> (N, channels) float32 `[cos(t w), sin(t w)]`,
-    w_i = exp(-ln(10000) * i / (channels / 2)), computed in float32 in the official order."""
-    half = channels // 2
-    exponent = -math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float32, device=t.device)
-    frequencies = torch.exp(exponent / half)
-    angles = t[:, None].to(torch.float32) * frequencies[None, :]
-    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-
-
-class TimestepEmbedding(nn.Module):
-    """Sinusoid (256) -> linear_1 -> SiLU -> linear_2 (D)."""
-
-    def __init__(self, dim: int, in_channels: int = SINUSOID_CHANNELS):
-        super().__init__()
-        self.linear_1 = nn.Linear(in_channels, dim)
-        self.linear_2 = nn.Linear(dim, dim)
-
-    def forward(self, sinusoid: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(F.silu(self.linear_1(sinusoid)))
-
+from ..layers import TimestepEmbedding, timestep_sinusoid
 
 class _CombinedEmbedding(nn.Module):
     """Holder matching the checkpoint names `emb.timestep_embedder.*`."""

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers import TimestepEmbedding, timestep_sinusoid
 from .convolution import CausalConv3d
 
 PIXEL_NORM_EPS = 1e-8
-TIMESTEP_SINUSOID_CHANNELS = 256
 _NORM_CHUNK_ELEMENTS = 1 << 25  # bounds the x² temporary of pixel_norm
 
 
@@ -46,33 +46,12 @@ def norm_act_into(x: torch.Tensor, conv: CausalConv3d,
     return buffer
 
 
-def timestep_sinusoid(t: torch.Tensor, channels: int = TIMESTEP_SINUSOID_CHANNELS) -> torch.Tensor:
-    """(B,) timesteps -> (B, channels) ``[cos(t·ω), sin(t·ω)]``, ``ω_i = exp(−ln(10000)·i/half)``, float32."""
-    half = channels // 2
-    exponent = -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device)
-    freqs = torch.exp(exponent / half)
-    angles = t.float()[:, None] * freqs[None, :]
-    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-
-
-class TimestepMLP(nn.Module):
-    """``linear_2(silu(linear_1(e)))``: sinusoid (256) -> `dim`."""
-
-    def __init__(self, dim: int, in_channels: int = TIMESTEP_SINUSOID_CHANNELS):
-        super().__init__()
-        self.linear_1 = nn.Linear(in_channels, dim)
-        self.linear_2 = nn.Linear(dim, dim)
-
-    def forward(self, e: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(F.silu(self.linear_1(e)))
-
-
 class TimeEmbedder(nn.Module):
     """(B,) scaled decoder timestep -> (B, dim) embedding; weights at ``timestep_embedder.linear_{1,2}``."""
 
     def __init__(self, dim: int):
         super().__init__()
-        self.timestep_embedder = TimestepMLP(dim)
+        self.timestep_embedder = TimestepEmbedding(dim)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         e = timestep_sinusoid(t).to(self.timestep_embedder.linear_1.weight.dtype)
