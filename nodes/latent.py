@@ -1,3 +1,163 @@
-"""(filled in by the generation-nodes work)."""
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+"""Empty AV Latent: the zero audio-video latent a sampler starts from, sized from pixels, frames (or seconds) and
+fps, with an optional first-frame image conditioning."""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..models.audio.audio_vae import AudioVAEConfig
+from ..models.positions import VIDEO_SCALE_FACTORS, latent_shape_for
+from ..models.sampling import LatentIndexConditioning
+from ..models.sampling.state import AudioGrid
+from .errors import NodeInputError
+from .types import AV_LATENT, MODEL, VIDEO_LATENT, AVLatent, ModelHandle, VideoLatent
+
+log = logging.getLogger(__name__)
+
+NODE = "AVGenEmptyAVLatent"
+MIN_SIDE = 64  # the 19B decoder pads by reflection: latent sides must be >= 2
+MAX_SIDE = 8192
+MAX_FRAMES = 8 * 1250 + 1
+
+
+def audio_latent_layout(model: ModelHandle) -> tuple[int, int]:
+    """(z channels, latent mel bins) of the model's audio latent.
+
+    From the checkpoint's audio VAE config when it has one; otherwise the released layout of 16 latent mel bins.
+    The DiT's audio token width must equal z * mel bins.
+    """
+    token_width = model.config.audio_in_channels
+    vae_config = model.checkpoint.config.get("audio_vae")
+    if vae_config:
+        vae = AudioVAEConfig.from_config(vae_config)
+        z, mel_bins = vae.z_channels, vae.latent_mel_bins
+    else:
+        mel_bins = AudioGrid.mel_bins
+        z = token_width // mel_bins
+    if z * mel_bins != token_width:
+        raise NodeInputError(NODE, f"the model's audio token width {token_width} is not z channels x {mel_bins} "
+                                   f"latent mel bins (z = {z}); the checkpoint's audio VAE and DiT do not match")
+    return z, mel_bins
+
+
+def check_side(node: str, name: str, value: int) -> None:
+    """Named error unless `value` is a multiple of 32 and >= 64."""
+    step = VIDEO_SCALE_FACTORS[1]
+    if value < MIN_SIDE or value % step:
+        nearest = sorted({max(MIN_SIDE, value // step * step), max(MIN_SIDE, -(-value // step) * step)})
+        raise NodeInputError(node, f"{name} {value} must be a multiple of {step} and at least {MIN_SIDE} pixels "
+                                   f"(the video VAE works on {step}x{step} pixel blocks): use "
+                                   f"{' or '.join(map(str, nearest))}")
+
+
+def check_frames(node: str, name: str, frames: int) -> None:
+    """Named error unless `frames` = 8k + 1."""
+    step = VIDEO_SCALE_FACTORS[0]
+    if frames < 1 or (frames - 1) % step:
+        lower = max(1, (frames - 1) // step * step + 1)
+        raise NodeInputError(node, f"{name} {frames} is not 8k+1 (1, 9, 17, ..., 97, 121, ...; the video VAE "
+                                   f"encodes the first frame alone, then {step} frames per latent frame): use "
+                                   f"{lower} or {lower + step}")
+
+
+def frames_for_seconds(seconds: float, fps: float) -> int:
+    """The 8k+1 frame count nearest to seconds * fps."""
+    step = VIDEO_SCALE_FACTORS[0]
+    return step * max(0, round((round(seconds * fps) - 1) / step)) + 1
+
+
+def _first_frame_conditioning(first_frame: VideoLatent, strength: float, video_shape, width: int, height: int):
+    latent = first_frame.latent
+    batch, channels, frames, lat_h, lat_w = video_shape
+    if (first_frame.width, first_frame.height) != (width, height) or tuple(latent.shape[3:]) != (lat_h, lat_w):
+        raise NodeInputError(NODE, f"first_frame was encoded at {first_frame.width}x{first_frame.height} but the "
+                                   f"latent is {width}x{height}: give the image encode node the same width and height")
+    if latent.shape[1] != channels:
+        raise NodeInputError(NODE, f"first_frame latent has {latent.shape[1]} channels, the model's video latent "
+                                   f"{channels}: it was encoded with another model family's video VAE")
+    if latent.shape[2] > frames:
+        raise NodeInputError(NODE, f"first_frame holds {latent.shape[2]} latent frames, more than the clip's {frames}")
+    if latent.shape[0] not in (1, batch):
+        raise NodeInputError(NODE, f"first_frame has a batch of {latent.shape[0]}, the latent {batch}: use one image")
+    latent = latent.expand(batch, -1, -1, -1, -1).contiguous()
+    return LatentIndexConditioning(latent=latent, strength=float(strength), latent_idx=0)
+
+
+class AVGenEmptyAVLatent:
+    DESCRIPTION = (
+        "Empty audio-video latent for a clip of width x height pixels and a number of frames (or seconds) at fps. "
+        "The audio latent length follows from the duration (25 audio latent frames per second). Width and height "
+        "must be multiples of 32 (at least 64) and frames 8k+1, else the node stops with an error that names "
+        "the nearest valid values; a length in seconds is rounded to the nearest 8k+1 frames and the node "
+        "reports the frame count it used. An optional first_frame (from AVGen Image Encode) conditions the "
+        "first latent frame (image-to-video)."
+    )
+    CATEGORY = "AVGen/latent"
+    FUNCTION = "make"
+    RETURN_TYPES = (AV_LATENT,)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("Zero video and audio latents sized for the clip, with the first-frame conditioning if given.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        side = {"min": MIN_SIDE, "max": MAX_SIDE, "step": 32}
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "The DiT: gives the video and audio latent channel counts."}),
+                "width": ("INT", {"default": 768, **side, "tooltip": "Width in pixels, a multiple of 32."}),
+                "height": ("INT", {"default": 512, **side, "tooltip": "Height in pixels, a multiple of 32."}),
+                "frames": ("INT", {"default": 121, "min": 1, "max": MAX_FRAMES, "step": 8,
+                                   "tooltip": "Frame count, 8k+1 (97, 121, 161, ...). Ignored when seconds > 0."}),
+                "seconds": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 600.0, "step": 0.01,
+                                      "tooltip": "Clip length in seconds; 0 = use frames. Rounded to the nearest "
+                                                 "8k+1 frames at fps (the node reports the result)."}),
+                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 240.0, "step": 0.01,
+                                  "tooltip": "Frames per second of the clip; sets the timing of video and audio."}),
+                "batch_size": ("INT", {"default": 1, "min": 1, "max": 64,
+                                       "tooltip": "Clips generated at once (each gets its own noise)."}),
+            },
+            "optional": {
+                "first_frame": (VIDEO_LATENT, {"tooltip": "Encoded image (AVGen Image Encode, same width and "
+                                                          "height) that becomes the first frame."}),
+                "first_frame_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                                                   "tooltip": "1 keeps the first frame exactly; lower values let "
+                                                              "the sampler change it."}),
+            },
+        }
+
+    def make(self, model: ModelHandle, width: int, height: int, frames: int, seconds: float, fps: float,
+             batch_size: int, first_frame: VideoLatent | None = None, first_frame_strength: float = 1.0):
+        check_side(NODE, "width", width)
+        check_side(NODE, "height", height)
+        if not fps > 0:
+            raise NodeInputError(NODE, f"fps must be > 0, got {fps}")
+        if batch_size < 1:
+            raise NodeInputError(NODE, f"batch_size must be >= 1, got {batch_size}")
+        if seconds < 0:
+            raise NodeInputError(NODE, f"seconds must be >= 0 (0 = use frames), got {seconds}")
+        notes = []
+        if seconds > 0:
+            frames = frames_for_seconds(seconds, fps)
+            notes.append(f"{seconds:g} s at {fps:g} fps -> {frames} frames ({frames / fps:.3f} s; frame counts "
+                         f"are 8k+1)")
+        check_frames(NODE, "frames", frames)
+        (lat_f, lat_h, lat_w), audio_frames = latent_shape_for(frames, height, width, fps)
+        z, mel_bins = audio_latent_layout(model)
+        video = torch.zeros(batch_size, model.config.video_in_channels, lat_f, lat_h, lat_w)
+        audio = torch.zeros(batch_size, z, audio_frames, mel_bins)
+        conditionings = ()
+        if first_frame is not None:
+            conditionings = (_first_frame_conditioning(first_frame, first_frame_strength, video.shape, width, height),)
+        latent = AVLatent(video=video, audio=audio, fps=float(fps), pixel_frames=frames, height=height, width=width,
+                          conditionings=conditionings)
+        notes.append(f"{width}x{height}, {frames} frames at {fps:g} fps ({frames / fps:.3f} s): video latent "
+                     f"{tuple(video.shape)}, audio latent {tuple(audio.shape)}"
+                     + (f", first frame at strength {first_frame_strength:g}" if conditionings else ""))
+        for note in notes:
+            log.info("%s: %s", NODE, note)
+        return {"ui": {"text": notes}, "result": (latent,)}
+
+
+NODE_CLASS_MAPPINGS = {"AVGenEmptyAVLatent": AVGenEmptyAVLatent}
+NODE_DISPLAY_NAME_MAPPINGS = {"AVGenEmptyAVLatent": "AVGen Empty AV Latent"}
