@@ -1,6 +1,6 @@
 """`avgen`: run, check, convert and list ComfyUI-AVGen workflows without ComfyUI.
 
-    avgen run WORKFLOW.json [--set NODE.INPUT=VALUE ...] [--output-dir DIR] [--models-dir DIR]
+    avgen run WORKFLOW.json [--set NODE.INPUT=VALUE ...] [--output-dir DIR] [--models-dir DIR] [--input-dir DIR]
     avgen validate WORKFLOW.json [--set ...]      every check, nothing runs
     avgen convert WORKFLOW.json --to api          print the API prompt
     avgen nodes                                   the available nodes by category
@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     dirs = argparse.ArgumentParser(add_help=False)
     dirs.add_argument("--models-dir", help="models root (default $AVGEN_MODELS_DIR or ./models)")
     dirs.add_argument("--output-dir", help="where results are saved (default $AVGEN_OUTPUT_DIR or ./output)")
+    dirs.add_argument("--input-dir", help="where loader nodes find images, audio and videos "
+                                          "(default $AVGEN_INPUT_DIR or ./input)")
     overrides = argparse.ArgumentParser(add_help=False)
     overrides.add_argument("workflow", help="workflow JSON file (UI or API format)")
     overrides.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE",
@@ -167,7 +169,7 @@ _COMMANDS = {"run": _run, "validate": _validate, "convert": _convert, "nodes": _
 def main(argv=None, node_classes=None, display_names=None) -> int:
     """Entry point of the `avgen` script; `node_classes` / `display_names` replace the registry (tests)."""
     args = _parser().parse_args(argv)
-    directories = {"models_dir": getattr(args, "models_dir", None), "output_dir": getattr(args, "output_dir", None)}
+    directories = {name: getattr(args, name, None) for name in ("models_dir", "output_dir", "input_dir")}
     try:
         with comfy_adapter.configured(**directories):
             return _COMMANDS[args.command](args, node_classes, display_names)

@@ -1,3 +1,169 @@
-"""(filled in by the generation-nodes work)."""
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+"""Decode nodes: AV latent -> video frames (video VAE, optionally tiled) and -> audio (audio VAE + vocoder).
+
+Video decoders that are timestep-conditioned get the official decode timestep (0.05) and a 2.5 % noise blend;
+that noise is drawn from a fixed seed on the CPU, so decoding is deterministic and the same on every device.
+The released LTX-2 / LTX-2.3 decoders are not timestep-conditioned.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from ..models.audio.preprocess import fit_duration
+from ..models.video_vae import TilingOptions, iter_decode_tiled, to_rgb01
+from ..models.video_vae.tiling import split_axis
+from . import comfy_adapter
+from .errors import NodeInputError
+from .types import AUDIO, AUDIO_VAE, AV_LATENT, IMAGE, VIDEO_VAE, AVLatent
+
+CATEGORY = "AVGen/decode"
+VIDEO_DECODE, AUDIO_DECODE = "AVGenVideoDecode", "AVGenAudioDecode"
+TILING_MODES = ("auto", "on", "off")
+DECODE_NOISE_SEED = 0
+
+
+def _check_latent(node: str, latent) -> AVLatent:
+    if not isinstance(latent, AVLatent):
+        raise NodeInputError(node, f"latent must be an AV latent (from AVGen Sampler or Empty AV Latent), "
+                                   f"got {type(latent).__name__}")
+    return latent
+
+
+def _tile_count(vae, latent: torch.Tensor, options: TilingOptions) -> int:
+    """Decoder calls `iter_decode_tiled` makes for this latent (the progress total)."""
+    min_tile = 2 if vae.config.decoder_padding == "reflect" else 1
+    t, h, w = latent.shape[2:]
+    return (len(split_axis(t, options.temporal_tile, options.temporal_overlap))
+            * len(split_axis(h, options.spatial_tile, options.spatial_overlap, min_tile))
+            * len(split_axis(w, options.spatial_tile, options.spatial_overlap, min_tile)))
+
+
+def tiling_for(mode: str, latent: torch.Tensor, scale: tuple[int, int, int], spatial_tile: int,
+               spatial_overlap: int, temporal_tile: int, temporal_overlap: int) -> TilingOptions:
+    """Tiling of a decode. off: one tile. on: the given sizes (pixels / frames). auto: one tile when the whole
+    video (frames x height x width) is no larger than one tile of the given sizes, else the given sizes."""
+    if mode not in TILING_MODES:
+        raise ValueError(f"tiling must be one of {', '.join(TILING_MODES)}, got {mode!r}")
+    untiled = TilingOptions(None, 0, None, 0)
+    if mode == "off":
+        return untiled
+    options = TilingOptions.from_pixels(spatial_tile, spatial_overlap, temporal_tile, temporal_overlap, scale)
+    st, sh, sw = scale
+    frames, height, width = 1 + st * (latent.shape[2] - 1), sh * latent.shape[3], sw * latent.shape[4]
+    if mode == "auto" and frames * height * width <= spatial_tile * spatial_tile * temporal_tile:
+        return untiled
+    return options
+
+
+@contextlib.contextmanager
+def _tile_progress(decoder: torch.nn.Module, total: int):
+    """Advance a progress bar (and check for interruption) after every decoder call."""
+    with comfy_adapter.ProgressReporter(total, "decoding video") as progress:
+        def after_tile(module, args, output):
+            comfy_adapter.check_interrupted()
+            progress.update()
+
+        hook = decoder.register_forward_hook(after_tile)
+        try:
+            yield
+        finally:
+            hook.remove()
+
+
+class AVGenVideoDecode:
+    DESCRIPTION = ("Decodes the video of an AV latent to frames with the video VAE, in overlapping blended tiles "
+                   "(space and time) when the video is large, and passes on its frame rate.")
+    CATEGORY = CATEGORY
+    FUNCTION = "decode"
+    RETURN_TYPES = (IMAGE, "FLOAT")
+    RETURN_NAMES = ("frames", "fps")
+    OUTPUT_TOOLTIPS = (
+        "Decoded frames (frames, height, width, 3), 0..1. A batch of videos comes one after the other.",
+        "Frame rate of the latent (link it to AVGen Audio Sync & Save).",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "video_vae": (VIDEO_VAE, {"tooltip": "The video VAE (from AVGen Checkpoint Loader)."}),
+            "latent": (AV_LATENT, {"tooltip": "The AV latent to decode (from AVGen Sampler)."}),
+            "tiling": (list(TILING_MODES), {"default": "auto", "tooltip":
+                       "auto: tiles only when the video is larger than one tile of the sizes below; on: always "
+                       "the sizes below; off: the whole video at once (most memory)."}),
+            "spatial_tile": ("INT", {"default": 768, "min": 64, "max": 4096, "step": 32, "tooltip":
+                             "Tile width and height in pixels (a multiple of 32)."}),
+            "spatial_overlap": ("INT", {"default": 64, "min": 0, "max": 2048, "step": 32, "tooltip":
+                                "Pixels shared (and blended) by neighbouring tiles (a multiple of 32, less than "
+                                "half the tile)."}),
+            "temporal_tile": ("INT", {"default": 80, "min": 16, "max": 4096, "step": 8, "tooltip":
+                              "Tile length in frames (a multiple of 8)."}),
+            "temporal_overlap": ("INT", {"default": 24, "min": 0, "max": 2048, "step": 8, "tooltip":
+                                 "Frames shared (and blended) by consecutive tiles (a multiple of 8, less than "
+                                 "half the tile)."}),
+        }}
+
+    def decode(self, video_vae, latent, tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap):
+        latent = _check_latent(VIDEO_DECODE, latent)
+        vae = video_vae.vae
+        if vae.decoder is None:
+            raise NodeInputError(VIDEO_DECODE, "video_vae was loaded without its decoder")
+        try:
+            vae.check_latent(latent.video)
+            options = tiling_for(tiling, latent.video, vae.config.decoder_scale, spatial_tile, spatial_overlap,
+                                 temporal_tile, temporal_overlap)
+        except ValueError as exc:
+            raise NodeInputError(VIDEO_DECODE, str(exc)) from exc
+        noise = None
+        if vae.decoder.timestep_conditioning:
+            generator = torch.Generator().manual_seed(DECODE_NOISE_SEED)
+            noise = torch.randn(latent.video.shape, generator=generator, dtype=torch.float32)
+        chunks = []
+        with _tile_progress(vae.decoder, _tile_count(vae, latent.video, options)):
+            for chunk in iter_decode_tiled(vae, latent.video, options, noise=noise):
+                chunks.append(to_rgb01(chunk).cpu())
+        frames = torch.cat(chunks, dim=1)
+        return frames.reshape(-1, *frames.shape[2:]), float(latent.fps)
+
+
+class AVGenAudioDecode:
+    DESCRIPTION = ("Decodes the audio of an AV latent with the audio VAE and the vocoder, trimmed to the clip's "
+                   "duration (frames / fps).")
+    CATEGORY = CATEGORY
+    FUNCTION = "decode"
+    RETURN_TYPES = (AUDIO,)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = ("Decoded audio (batch, 2, samples) at the vocoder's sample rate (24 kHz for LTX-2, "
+                       "48 kHz for LTX-2.3), exactly frames / fps seconds long.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "audio_vae": (AUDIO_VAE, {"tooltip": "The audio VAE and vocoder (from AVGen Checkpoint Loader)."}),
+            "latent": (AV_LATENT, {"tooltip": "The AV latent to decode (from AVGen Sampler)."}),
+        }}
+
+    def decode(self, audio_vae, latent):
+        latent = _check_latent(AUDIO_DECODE, latent)
+        vae, vocoder = audio_vae.vae, audio_vae.vocoder
+        with comfy_adapter.ProgressReporter(2, "decoding audio") as progress, torch.no_grad():
+            try:
+                mel = vae.decode(latent.audio.to(next(vae.parameters()).device))
+            except ValueError as exc:
+                raise NodeInputError(AUDIO_DECODE, str(exc)) from exc
+            progress.update()
+            device = next(vocoder.parameters()).device
+            waveform = vocoder(mel.to(device=device, dtype=torch.float32)).float().cpu()
+            progress.update()
+        waveform = fit_duration(waveform, vocoder.sample_rate, latent.seconds)
+        return ({"waveform": waveform.contiguous(), "sample_rate": int(vocoder.sample_rate)},)
+
+
+NODE_CLASS_MAPPINGS = {
+    "AVGenVideoDecode": AVGenVideoDecode,
+    "AVGenAudioDecode": AVGenAudioDecode,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "AVGenVideoDecode": "AVGen Video Decode",
+    "AVGenAudioDecode": "AVGen Audio Decode",
+}

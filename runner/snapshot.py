@@ -7,8 +7,8 @@ intended interface change regenerate it, in the same commit, with
 
     python -m comfyui_avgen.runner.snapshot --update
 
-Model-file combos are computed against an empty models directory so the snapshot
-does not depend on which models are installed.
+Model-file and input-file combos are computed against empty models and input
+directories so the snapshot does not depend on which files are installed.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ UPDATE_COMMAND = "python -m comfyui_avgen.runner.snapshot --update"
 
 
 def current_snapshot(node_classes=None, display_names=None) -> dict:
-    with tempfile.TemporaryDirectory() as empty, configured(models_dir=empty, output_dir=empty):
+    with tempfile.TemporaryDirectory() as empty, configured(models_dir=empty, output_dir=empty, input_dir=empty):
         return object_info(node_classes, display_names)
 
 

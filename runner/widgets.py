@@ -4,8 +4,9 @@ Facts (frontend 1.35): one widget per widget-typed input in input order (require
 optional); socket-only types (IMAGE, LATENT, custom types) and `forceInput` inputs have
 none.  INT inputs with `control_after_generate` (default: true for inputs named seed /
 noise_seed) get one extra UI-only value after them; combos with `control_after_generate`
-get two (the control mode and its filter list); combos with `image_upload` one (the upload
-button).  Those extra values never reach the API prompt.
+get two (the control mode and its filter list); combos with `image_upload` or `video_upload`
+one (the upload button; the frontend appends it after the last required widget, which is the
+combo itself in every node that uses it).  Those extra values never reach the API prompt.
 """
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def widget_default(input_type, options: dict):
 
 def _extra_values(name: str, input_type, options: dict) -> int:
     if combo_options(input_type, options) is not None:
-        return 2 * bool(options.get("control_after_generate")) + bool(options.get("image_upload"))
+        upload = options.get("image_upload") or options.get("video_upload")
+        return 2 * bool(options.get("control_after_generate")) + bool(upload)
     if input_type == "INT":
         control = options.get("control_after_generate")
         return int(bool(control if control is not None else name in SEED_NAMES))

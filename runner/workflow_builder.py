@@ -1,0 +1,276 @@
+"""Compact workflow specs -> UI-format workflow JSON (schema 0.4, as ComfyUI frontend 1.35.9 saves it).
+
+A spec names nodes by id, widget values by input name and links by output / input name;
+the node classes (their INPUT_TYPES / RETURN_NAMES) give everything else: the `inputs`
+list (sockets plus every widget as an input with `widget: {name}`), `outputs`,
+`widgets_values` in the frontend's positional order (with the UI-only values such as a
+seed's control_after_generate, see widgets.py), link ids and types, execution `order`.
+
+    spec = WorkflowSpec("example", nodes=(
+        NodeSpec(1, "AVGenTestConstant", pos=(0, 0), widgets={"value": 2}),
+        NodeSpec(2, "AVGenTestFormat", title="Text", pos=(320, 0)),
+    ), links=(LinkSpec((1, "value"), (2, "value")),))
+    text = dumps(build_workflow(spec, node_classes))
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+
+from .registry import node_classes_or_default
+from .validation import types_match
+from .widgets import combo_options, is_widget, ordered_inputs, widget_slots
+
+FRONTEND_VERSION = "1.35.9"
+CNR_ID = "comfyui-avgen"
+OPTIONAL_SHAPE = 7  # LiteGraph's hollow-circle socket shape for optional inputs
+NODE_WIDTH = 320
+TITLE_HEIGHT, SLOT_HEIGHT, WIDGET_HEIGHT, MULTILINE_HEIGHT = 30, 22, 24, 96
+CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
+_ID_NAMESPACE = uuid.UUID("6f1c3a52-4b7e-4c1d-9a55-a7c0e1d2b3f4")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node. `widgets`: widget values by input name (others keep their defaults);
+    `control`: the control_after_generate mode saved after seed widgets ("fixed", "randomize"...)."""
+
+    id: int
+    type: str
+    title: str | None = None
+    pos: tuple[float, float] = (0.0, 0.0)
+    widgets: dict = field(default_factory=dict)
+    control: str = "fixed"
+    size: tuple[float, float] | None = None
+    mode: int = 0
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """(source node id, output name) -> (target node id, input name)."""
+
+    source: tuple[int, str]
+    target: tuple[int, str]
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A visual frame: `bounding` is (x, y, width, height) in canvas units."""
+
+    title: str
+    bounding: tuple[float, float, float, float]
+    color: str = "#3f789e"
+    font_size: int = 24
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    name: str
+    nodes: tuple[NodeSpec, ...]
+    links: tuple[LinkSpec, ...] = ()
+    groups: tuple[GroupSpec, ...] = ()
+    view: tuple[float, float, float] = (1.0, 0.0, 0.0)  # canvas scale, offset x, offset y
+
+
+def _number(value: float):
+    """Canvas coordinates as JavaScript writes them: 120.0 -> 120."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(CNR_ID)
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _output_names(node_class) -> list[str]:
+    return list(getattr(node_class, "RETURN_NAMES", None) or node_class.RETURN_TYPES)
+
+
+def _socket_type(input_type) -> str:
+    return "COMBO" if isinstance(input_type, (list, tuple)) else str(input_type)
+
+
+def _extra_values(slot, node: NodeSpec, input_type, options) -> list:
+    """The UI-only values the frontend saves after a widget's value (as many as widgets.py skips)."""
+    if combo_options(input_type, options) is not None:
+        values = [node.control, ""] if options.get("control_after_generate") else []  # control mode, filter text
+        if options.get("image_upload") or options.get("video_upload"):
+            values.append("image")  # the upload button's value
+    else:
+        values = [node.control] if slot.extra_values else []
+    if len(values) != slot.extra_values:
+        raise ValueError(f"node {node.id} ({node.type}): widget {slot.name!r} saves {slot.extra_values} UI-only "
+                         f"value(s) that the builder does not know how to write")
+    return values
+
+
+def _widget_values(node: NodeSpec, node_class) -> list:
+    inputs = ordered_inputs(node_class)
+    known = {s.name for s in widget_slots(node_class)}
+    unknown = sorted(set(node.widgets) - known)
+    if unknown:
+        raise ValueError(
+            f"node {node.id} ({node.type}): {unknown} are not widgets; its widgets are {sorted(known)}"
+        )
+    if node.control not in CONTROL_VALUES:
+        raise ValueError(f"node {node.id} ({node.type}): control {node.control!r} is not one of {CONTROL_VALUES}")
+    values = []
+    for slot in widget_slots(node_class):
+        input_type, options = inputs[slot.name]
+        value = node.widgets.get(slot.name, slot.default)
+        _check_range(node, slot.name, value, options)
+        values.append(value)
+        values.extend(_extra_values(slot, node, input_type, options))
+    return values
+
+
+def _check_range(node: NodeSpec, name: str, value, options: dict) -> None:
+    """Numbers outside min / max (combo choices depend on the model folders, so they are not checked)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    low, high = options.get("min"), options.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"node {node.id} ({node.type}): {name} = {value} is outside [{low}, {high}]")
+
+
+def _node_size(node: NodeSpec, node_class) -> list[float]:
+    if node.size is not None:
+        return [_number(node.size[0]), _number(node.size[1])]
+    inputs = ordered_inputs(node_class)
+    sockets = sum(1 for t, o in inputs.values() if not is_widget(t, o))
+    rows = max(sockets, len(node_class.RETURN_TYPES))
+    height = TITLE_HEIGHT + rows * SLOT_HEIGHT
+    for input_type, options in inputs.values():
+        if is_widget(input_type, options):
+            height += MULTILINE_HEIGHT if options.get("multiline") else WIDGET_HEIGHT
+    return [NODE_WIDTH, height + 10]
+
+
+def _execution_order(spec: WorkflowSpec) -> dict[int, int]:
+    """Topological order (sources first, ties in spec order), like LGraph.computeExecutionOrder."""
+    ids = [n.id for n in spec.nodes]
+    incoming = {i: {l.source[0] for l in spec.links if l.target[0] == i} for i in ids}
+    order, done = {}, set()
+    while len(order) < len(ids):
+        ready = [i for i in ids if i not in done and incoming[i] <= done]
+        if not ready:
+            raise ValueError(f"workflow {spec.name!r} has a cycle among nodes {sorted(set(ids) - done)}")
+        for node_id in ready:
+            order[node_id] = len(order)
+            done.add(node_id)
+    return order
+
+
+def _check_links(spec: WorkflowSpec, classes: dict) -> None:
+    seen = set()
+    for link in spec.links:
+        if link.target in seen:
+            raise ValueError(f"input {link.target} is linked twice")
+        seen.add(link.target)
+    for node in spec.nodes:
+        required = classes[node.type].INPUT_TYPES().get("required") or {}
+        for name, (input_type, options) in ordered_inputs(classes[node.type]).items():
+            if name in required and not is_widget(input_type, options) and (node.id, name) not in seen:
+                raise ValueError(f"node {node.id} ({node.type}): required input {name!r} is not linked")
+
+
+def build_workflow(spec: WorkflowSpec, node_classes=None, version: str | None = None) -> dict:
+    """The UI-format workflow dict of `spec` (ValueError naming the node for a bad spec)."""
+    classes = node_classes_or_default(node_classes)
+    version = version or _package_version()
+    by_id = {}
+    for node in spec.nodes:
+        if node.id in by_id:
+            raise ValueError(f"node id {node.id} is used twice")
+        if node.type not in classes:
+            raise ValueError(f"node {node.id}: unknown node type {node.type!r}")
+        by_id[node.id] = node
+    _check_links(spec, classes)
+    entries = {n.id: _node_entry(n, classes[n.type], version) for n in spec.nodes}
+    links = []
+    for link_id, link in enumerate(spec.links, start=1):
+        links.append(_connect(link_id, link, by_id, classes, entries))
+    for node_id, position in _execution_order(spec).items():
+        entries[node_id]["order"] = position
+    scale, offset_x, offset_y = spec.view
+    return {
+        "id": str(uuid.uuid5(_ID_NAMESPACE, spec.name)),
+        "revision": 0,
+        "last_node_id": max(by_id, default=0),
+        "last_link_id": len(links),
+        "nodes": [entries[n.id] for n in spec.nodes],
+        "links": links,
+        "groups": [
+            {"id": i, "title": g.title, "bounding": [_number(v) for v in g.bounding], "color": g.color,
+             "font_size": g.font_size, "flags": {}}
+            for i, g in enumerate(spec.groups, start=1)
+        ],
+        "config": {},
+        "extra": {"ds": {"scale": _number(scale), "offset": [_number(offset_x), _number(offset_y)]}, "frontendVersion": FRONTEND_VERSION},
+        "version": 0.4,
+    }
+
+
+def _node_entry(node: NodeSpec, node_class, version: str) -> dict:
+    inputs = []
+    for name, (input_type, options) in ordered_inputs(node_class).items():
+        entry = {"localized_name": name, "name": name}
+        if name not in (node_class.INPUT_TYPES().get("required") or {}):
+            entry["shape"] = OPTIONAL_SHAPE
+        entry["type"] = _socket_type(input_type)
+        if is_widget(input_type, options):
+            entry["widget"] = {"name": name}
+        entry["link"] = None
+        inputs.append(entry)
+    outputs = [
+        {"localized_name": name, "name": name, "type": _socket_type(t), "slot_index": slot, "links": []}
+        for slot, (name, t) in enumerate(zip(_output_names(node_class), node_class.RETURN_TYPES))
+    ]
+    entry = {
+        "id": node.id,
+        "type": node.type,
+        "pos": [_number(node.pos[0]), _number(node.pos[1])],
+        "size": _node_size(node, node_class),
+        "flags": {},
+        "order": 0,
+        "mode": node.mode,
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+    if node.title:
+        entry["title"] = node.title
+    entry["properties"] = {"Node name for S&R": node.type, "cnr_id": CNR_ID, "ver": version}
+    entry["widgets_values"] = _widget_values(node, node_class)
+    return entry
+
+
+def _connect(link_id: int, link: LinkSpec, by_id: dict, classes: dict, entries: dict) -> list:
+    (src_id, out_name), (dst_id, in_name) = link.source, link.target
+    for node_id in (src_id, dst_id):
+        if node_id not in by_id:
+            raise ValueError(f"link {link_id} uses node {node_id}, which is not in the workflow")
+    src_class, dst_class = classes[by_id[src_id].type], classes[by_id[dst_id].type]
+    out_names = _output_names(src_class)
+    if out_name not in out_names:
+        raise ValueError(f"node {src_id} ({by_id[src_id].type}) has no output {out_name!r}; it has {out_names}")
+    in_names = list(ordered_inputs(dst_class))
+    if in_name not in in_names:
+        raise ValueError(f"node {dst_id} ({by_id[dst_id].type}) has no input {in_name!r}; it has {in_names}")
+    src_slot, dst_slot = out_names.index(out_name), in_names.index(in_name)
+    link_type = src_class.RETURN_TYPES[src_slot]
+    expected = ordered_inputs(dst_class)[in_name][0]
+    if not types_match(link_type, expected):
+        raise ValueError(f"link {link_id}: output {out_name!r} ({link_type}) cannot feed input {in_name!r} ({expected})")
+    entries[src_id]["outputs"][src_slot]["links"].append(link_id)
+    entries[dst_id]["inputs"][dst_slot]["link"] = link_id
+    return [link_id, src_id, src_slot, dst_id, dst_slot, _socket_type(link_type)]
+
+
+def dumps(workflow: dict) -> str:
+    """The file text: 2-space JSON like the frontend's export, non-ASCII kept, newline at the end."""
+    return json.dumps(workflow, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,89 @@
+"""Shared pytest fixtures for node and workflow tests: tiny models, example inputs, an output dir.
+
+Use them from a test module with `from node_fixtures import *  # noqa: F401,F403` (pytest finds fixtures
+through the importing module's globals), or import the helpers directly.
+
+models dir (symlinks, nothing copied):
+    checkpoints/tiny-ltx2.safetensors   -> golden/ltx2/checkpoint.safetensors   (LTX-2 layout)
+    checkpoints/tiny-ltx23.safetensors  -> golden/ltx23/checkpoint.safetensors  (LTX-2.3 layout)
+    text_encoders/gemma3_tiny/          -> golden/gemma3_tiny/                  (Hugging Face folder)
+`shipped_models_dir` links the same files under the names the shipped workflows default to, so those
+workflows validate unchanged.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from golden import REPO_ROOT, SHARED_GOLDEN
+
+TINY_LTX2 = SHARED_GOLDEN / "ltx2" / "checkpoint.safetensors"
+TINY_LTX23 = SHARED_GOLDEN / "ltx23" / "checkpoint.safetensors"
+TINY_GEMMA = SHARED_GOLDEN / "gemma3_tiny"
+TINY_CHECKPOINTS = {"tiny-ltx2.safetensors": TINY_LTX2, "tiny-ltx23.safetensors": TINY_LTX23}
+TINY_TEXT_ENCODER = "gemma3_tiny"
+SHIPPED_CHECKPOINT = "ltx-2.3-22b-dev.safetensors"
+SHIPPED_TEXT_ENCODER = "gemma-3-12b-it"
+WORKFLOWS_DIR = REPO_ROOT / "workflows"
+EXAMPLE_INPUTS = WORKFLOWS_DIR / "inputs"
+
+__all__ = ["cache_dir", "input_dir", "models_dir", "output_dir", "shipped_models_dir"]
+
+
+def require_tiny_models() -> None:
+    missing = [str(p) for p in (TINY_LTX2, TINY_LTX23, TINY_GEMMA / "config.json") if not p.exists()]
+    if missing:
+        pytest.skip(f"tiny golden models not available: {', '.join(missing)}")
+
+
+def link_models(root: Path, checkpoints: dict[str, Path], text_encoders: dict[str, Path]) -> Path:
+    """A models dir under `root` with checkpoints/<name> and text_encoders/<name> symlinked; returns it."""
+    for folder, links in (("checkpoints", checkpoints), ("text_encoders", text_encoders)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name, target in links.items():
+            (root / folder / name).symlink_to(target, target_is_directory=target.is_dir())
+    return root
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """Tiny checkpoints and the tiny Gemma under their tiny names (shared by the session: don't write into it)."""
+    require_tiny_models()
+    return link_models(tmp_path_factory.mktemp("models"), TINY_CHECKPOINTS, {TINY_TEXT_ENCODER: TINY_GEMMA})
+
+
+@pytest.fixture(scope="session")
+def shipped_models_dir(tmp_path_factory) -> Path:
+    """The tiny LTX-2.3 checkpoint and tiny Gemma under the file names the shipped workflows use."""
+    require_tiny_models()
+    return link_models(tmp_path_factory.mktemp("shipped_models"), {SHIPPED_CHECKPOINT: TINY_LTX23},
+                       {SHIPPED_TEXT_ENCODER: TINY_GEMMA})
+
+
+@pytest.fixture
+def input_dir(tmp_path, monkeypatch) -> Path:
+    """A fresh input dir holding the shipped example media (workflows/inputs/*), set as $AVGEN_INPUT_DIR."""
+    target = tmp_path / "input"
+    target.mkdir()
+    for path in sorted(EXAMPLE_INPUTS.glob("*")):
+        if path.is_file():
+            shutil.copy2(path, target / path.name)
+    monkeypatch.setenv("AVGEN_INPUT_DIR", str(target))
+    return target
+
+
+@pytest.fixture
+def output_dir(tmp_path) -> Path:
+    target = tmp_path / "output"
+    target.mkdir()
+    return target
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    """An empty prompt cache, set as $AVGEN_CACHE_DIR, so tests never touch ~/.cache."""
+    target = tmp_path / "cache"
+    target.mkdir()
+    monkeypatch.setenv("AVGEN_CACHE_DIR", str(target))
+    return target

@@ -1,0 +1,106 @@
+"""runner/workflow_builder.py: compact specs -> UI workflows (schema 0.4) that convert back to the intended prompt."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from comfyui_avgen.nodes import comfy_adapter
+from comfyui_avgen.runner import run_prompt, to_api_prompt
+from comfyui_avgen.runner.workflow_builder import (
+    GroupSpec,
+    LinkSpec,
+    NodeSpec,
+    WorkflowSpec,
+    build_workflow,
+    dumps,
+)
+from testnodes import TEST_NODE_CLASS_MAPPINGS, TEST_NODE_DISPLAY_NAME_MAPPINGS
+
+CLASSES = TEST_NODE_CLASS_MAPPINGS
+
+
+def spec(**changes) -> WorkflowSpec:
+    nodes = (
+        NodeSpec(1, "AVGenTestConstant", pos=(0, 0), widgets={"value": 2}),
+        NodeSpec(2, "AVGenTestAdd", "Adder", pos=(400, 0), widgets={"b": 3, "scale": 2.0}),
+        NodeSpec(3, "AVGenTestSeedNoise", pos=(0, 200), control="randomize",
+                 widgets={"seed": 42, "mode": "normal", "noise_seed": 7, "label": "n"}),
+        NodeSpec(4, "AVGenTestFormat", pos=(800, 0), widgets={"template": "{value}:{label}:{seed}"}),
+        NodeSpec(5, "AVGenTestSaveText", "Save", pos=(1200, 0), widgets={"filename_prefix": "built"}),
+    )
+    links = (
+        LinkSpec((1, "value"), (2, "a")),
+        LinkSpec((2, "sum"), (4, "value")),
+        LinkSpec((3, "noise"), (4, "noise")),
+        LinkSpec((4, "text"), (5, "text")),
+    )
+    fields = {"name": "test", "nodes": nodes, "links": links, "groups": (GroupSpec("Numbers", (-20, -60, 800, 400)),)}
+    return WorkflowSpec(**{**fields, **changes})
+
+
+def build(workflow_spec: WorkflowSpec) -> dict:
+    return build_workflow(workflow_spec, CLASSES, version="1.2.3")
+
+
+def by_id(workflow: dict) -> dict:
+    return {node["id"]: node for node in workflow["nodes"]}
+
+
+def test_built_workflow_converts_and_runs(tmp_path):
+    workflow = build(spec())
+    prompt = to_api_prompt(json.loads(dumps(workflow)), CLASSES, TEST_NODE_DISPLAY_NAME_MAPPINGS)
+    assert prompt["2"] == {"inputs": {"a": ["1", 0], "b": 3, "scale": 2.0}, "class_type": "AVGenTestAdd",
+                           "_meta": {"title": "Adder"}}
+    assert prompt["3"]["inputs"] == {"seed": 42, "mode": "normal", "noise_seed": 7, "label": "n"}
+    assert prompt["4"]["_meta"]["title"] == "Test Format"
+    with comfy_adapter.configured(output_dir=tmp_path):
+        result = run_prompt(prompt, CLASSES)
+    assert result.ui["5"]["text"] == ["10:n:42"]
+
+
+def test_widgets_values_follow_the_frontend_order_with_ui_only_values():
+    nodes = by_id(build(spec()))
+    # seed, its control, combo, its control + filter, noise_seed (control by name), label
+    assert nodes[3]["widgets_values"] == [42, "randomize", "normal", "randomize", "", 7, "randomize", "n"]
+    assert nodes[2]["widgets_values"] == [0, 3, 2.0]  # "a" is linked: its slot keeps the default
+
+
+def test_node_layout_inputs_outputs_and_properties():
+    workflow = build(spec())
+    nodes = by_id(workflow)
+    add, fmt = nodes[2], nodes[4]
+    assert add["inputs"][0] == {"localized_name": "a", "name": "a", "type": "INT", "widget": {"name": "a"}, "link": 1}
+    assert add["inputs"][2]["shape"] == 7 and add["inputs"][2]["link"] is None  # optional widget
+    assert fmt["inputs"][1] == {"localized_name": "value", "name": "value", "shape": 7, "type": "INT", "link": 2}
+    assert add["outputs"] == [{"localized_name": "sum", "name": "sum", "type": "INT", "slot_index": 0, "links": [2]}]
+    assert add["title"] == "Adder" and "title" not in nodes[1]
+    assert add["properties"] == {"Node name for S&R": "AVGenTestAdd", "cnr_id": "comfyui-avgen", "ver": "1.2.3"}
+    assert workflow["links"] == [[1, 1, 0, 2, 0, "INT"], [2, 2, 0, 4, 1, "INT"],
+                                 [3, 3, 0, 4, 2, "AVGEN_TEST_NOISE"], [4, 4, 0, 5, 0, "STRING"]]
+    assert (workflow["last_node_id"], workflow["last_link_id"], workflow["version"]) == (5, 4, 0.4)
+    assert workflow["extra"] == {"ds": {"scale": 1, "offset": [0, 0]}, "frontendVersion": "1.35.9"}
+    assert workflow["groups"][0]["bounding"] == [-20, -60, 800, 400]
+    order = {node_id: node["order"] for node_id, node in nodes.items()}
+    assert order[1] < order[2] < order[4] < order[5] and order[3] < order[4]
+
+
+def test_output_is_deterministic():
+    assert dumps(build(spec())) == dumps(build(spec()))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"nodes": spec().nodes + (NodeSpec(1, "AVGenTestConstant"),)}, "node id 1 is used twice"),
+    ({"nodes": spec().nodes + (NodeSpec(9, "NoSuchNode"),)}, "unknown node type 'NoSuchNode'"),
+    ({"nodes": spec().nodes + (NodeSpec(9, "AVGenTestConstant", widgets={"valeu": 1}),)}, "are not widgets"),
+    ({"nodes": spec().nodes + (NodeSpec(9, "AVGenTestConstant", widgets={"value": 5000}),)}, "outside"),
+    ({"nodes": spec().nodes + (NodeSpec(9, "AVGenTestSeedNoise", control="sometimes"),)}, "control"),
+    ({"links": spec().links[:3]}, "required input 'text' is not linked"),
+    ({"links": spec().links + (LinkSpec((1, "value"), (2, "a")),)}, "linked twice"),
+    ({"links": spec().links + (LinkSpec((1, "nope"), (2, "b")),)}, "has no output 'nope'"),
+    ({"links": spec().links + (LinkSpec((1, "value"), (2, "nope")),)}, "has no input 'nope'"),
+    ({"links": spec().links + (LinkSpec((3, "summary"), (2, "b")),)}, "cannot feed"),
+    ({"links": spec().links + (LinkSpec((2, "sum"), (1, "value")),)}, "cycle"),
+])
+def test_bad_specs_are_named_errors(changes, message):
+    with pytest.raises(ValueError, match=message):
+        build(spec(**changes))
