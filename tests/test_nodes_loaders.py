@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -177,9 +178,10 @@ def test_cuda_without_a_gpu_is_a_named_error(models):
 
 def test_text_encoder_loader_only_describes_gemma(models):
     (encoder,) = AVGenTextEncoderLoader().load("gemma3_tiny", "auto", "cpu", True)
-    assert encoder.path == str(TINY_GEMMA) and encoder.tokenizer_path == str(TINY_GEMMA / "tokenizer.json")
+    assert Path(encoder.path).resolve() == TINY_GEMMA.resolve()
+    assert Path(encoder.tokenizer_path).resolve() == (TINY_GEMMA / "tokenizer.json").resolve()
     assert encoder.dtype == torch.float32 and encoder.device == torch.device("cpu") and encoder.keep_loaded
-    assert str(TINY_GEMMA / "model.safetensors") in encoder.identity
+    assert str((TINY_GEMMA / "model.safetensors").resolve()) in encoder.identity
     assert model_cache.release() == 0  # nothing loaded
     (bf16,) = AVGenTextEncoderLoader().load("gemma3_tiny", "bf16", "cpu", False)
     assert bf16.dtype == torch.bfloat16 and bf16.identity == encoder.identity
@@ -188,7 +190,7 @@ def test_text_encoder_loader_only_describes_gemma(models):
 def test_single_gemma_file_finds_a_tokenizer_in_a_gemma_folder(models):
     shutil.copy(TINY_GEMMA / "model.safetensors", models / "text_encoders" / "gemma_single.safetensors")
     (encoder,) = AVGenTextEncoderLoader().load("gemma_single.safetensors", "fp32", "cpu", False)
-    assert encoder.tokenizer_path == str(TINY_GEMMA / "tokenizer.json")
+    assert Path(encoder.tokenizer_path).resolve() == (TINY_GEMMA / "tokenizer.json").resolve()
     (models / "text_encoders" / "gemma3_tiny").unlink()
     with pytest.raises(ValueError, match=r"^AVGenTextEncoderLoader: gemma 'gemma_single.safetensors': no tokenizer"):
         AVGenTextEncoderLoader().load("gemma_single.safetensors", "fp32", "cpu", False)
