@@ -7,6 +7,9 @@
   tokens with their own positions (placed at pixel frame `frame_idx`): latent 0, clean = the keyframe tokens,
   mask `1 - strength`. With `attention_strength` the self-attention between the generated tokens and the new
   guide tokens is scaled by it (guide <-> guide 1, guide <-> earlier guides 0).
+* `ReferenceConditioning` (IC-LoRA reference video): an encoded control video (depth, pose, ...), possibly at
+  1/`downscale_factor` of the target size and 1/`temporal_scale_factor` of its frame rate, appended as clean
+  tokens whose positions are mapped back onto the target's pixel grid and timeline (same attention masking).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..positions import guide_positions
+from ..positions import guide_positions, video_positions
 from .state import LatentState, patchify_video
 
 
@@ -96,23 +99,82 @@ class KeyframeConditioning:
             clean=torch.cat([state.clean, tokens], dim=1),
             denoise_mask=torch.cat([state.denoise_mask, mask], dim=1),
             positions=torch.cat([state.positions, positions], dim=2),
-            attention_mask=self._attention_mask(state, tokens.shape[1]),
+            attention_mask=extended_attention_mask(state, tokens.shape[1], self.attention_strength),
         )
 
-    def _attention_mask(self, state: LatentState, new_tokens: int) -> torch.Tensor | None:
-        """(B, N+M, N+M) strengths: the existing block (ones if none), generated <-> new = attention_strength,
-        earlier guides <-> new = 0, new <-> new = 1. None while no conditioning asks for masking."""
-        if self.attention_strength is None and state.attention_mask is None:
-            return None
-        cross = 1.0 if self.attention_strength is None else float(self.attention_strength)
-        b, n, target = state.latent.shape[0], state.num_tokens, state.num_target_tokens
-        total = n + new_tokens
-        mask = torch.zeros(b, total, total, device=state.latent.device)
-        mask[:, :n, :n] = 1.0 if state.attention_mask is None else state.attention_mask
-        mask[:, :target, n:] = cross
-        mask[:, n:, :target] = cross
-        mask[:, n:, n:] = 1.0
-        return mask
+
+@dataclass(frozen=True)
+class ReferenceConditioning:
+    """Append an IC-LoRA reference latent (B, C, F', H', W') as clean guide tokens (mask `1 - strength`).
+
+    The reference was encoded from the control video resized to (H / downscale_factor, W / downscale_factor)
+    pixels and temporally subsampled (frames 0, 1, 1 + S, 1 + 2S, ... for S = `temporal_scale_factor`). Positions
+    (float32): the causal-fixed pixel bounds of the reference grid with time divided by (fps / S); if S != 1,
+    time shifted by -(S - 1) x (end of the target's first frame, 1 / fps) and clamped at 0; height and width
+    times the downscale factor. `attention_strength` as for `KeyframeConditioning`.
+    """
+
+    latent: torch.Tensor
+    strength: float = 1.0
+    downscale_factor: int = 1
+    temporal_scale_factor: int = 1
+    attention_strength: float | None = None
+
+    def apply_to(self, state: LatentState) -> LatentState:
+        if not state.is_video:
+            raise ValueError("reference conditioning conditions a video stream, got an audio state")
+        _check_strength("strength", self.strength)
+        if self.attention_strength is not None:
+            _check_strength("attention_strength", self.attention_strength)
+        for name in ("downscale_factor", "temporal_scale_factor"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ValueError(f"reference conditioning: {name} must be an integer >= 1, got {value}")
+        g, latent = state.grid, self.latent
+        if latent.ndim != 5 or latent.shape[0] != g.batch or latent.shape[1] != g.channels:
+            raise ValueError(f"reference conditioning: latent has shape {tuple(latent.shape)}, expected "
+                             f"({g.batch}, {g.channels}, frames, height, width)")
+        device = state.latent.device
+        tokens = patchify_video(latent.to(device=device, dtype=torch.float32))
+        mask = torch.full((g.batch, tokens.shape[1], 1), 1.0 - self.strength, device=device)
+        return replace(
+            state,
+            latent=torch.cat([state.latent, torch.zeros_like(tokens)], dim=1),
+            clean=torch.cat([state.clean, tokens], dim=1),
+            denoise_mask=torch.cat([state.denoise_mask, mask], dim=1),
+            positions=torch.cat([state.positions, self.positions(state)], dim=2),
+            attention_mask=extended_attention_mask(state, tokens.shape[1], self.attention_strength),
+        )
+
+    def positions(self, state: LatentState) -> torch.Tensor:
+        """(B, 3, F'*H'*W', 2) float32 bounds of the reference tokens in the target's coordinates."""
+        g, (_, _, frames, height, width) = state.grid, self.latent.shape
+        step = int(self.temporal_scale_factor)
+        positions = video_positions(g.batch, frames, height, width, g.fps / step, g.scale_factors, g.causal_fix,
+                                    device=state.latent.device)
+        if step != 1:
+            first_frame_end = state.positions[:, 0, 0:1, 1:2].to(torch.float32)
+            positions[:, 0] = (positions[:, 0] - (step - 1) * first_frame_end).clamp_min(0)
+        if self.downscale_factor != 1:
+            positions[:, 1:] = positions[:, 1:] * int(self.downscale_factor)
+        return positions
+
+
+def extended_attention_mask(state: LatentState, new_tokens: int, attention_strength: float | None
+                            ) -> torch.Tensor | None:
+    """(B, N+M, N+M) strengths after appending M tokens: the existing block (ones if none), generated <-> new =
+    attention_strength, earlier guides <-> new = 0, new <-> new = 1. None while no conditioning asks for masking."""
+    if attention_strength is None and state.attention_mask is None:
+        return None
+    cross = 1.0 if attention_strength is None else float(attention_strength)
+    b, n, target = state.latent.shape[0], state.num_tokens, state.num_target_tokens
+    total = n + new_tokens
+    mask = torch.zeros(b, total, total, device=state.latent.device)
+    mask[:, :n, :n] = 1.0 if state.attention_mask is None else state.attention_mask
+    mask[:, :target, n:] = cross
+    mask[:, n:, :target] = cross
+    mask[:, n:, n:] = 1.0
+    return mask
 
 
 def apply_conditionings(state: LatentState, conditionings) -> LatentState:
