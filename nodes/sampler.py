@@ -2,12 +2,14 @@
 sigma presets, partial denoising, frozen streams (A2V / V2A), progress, interruption and live previews."""
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import torch
 from PIL import Image
 
 from ..media.frame_prep import to_uint8
+from ..models.lora import LoraError, applied_loras
 from ..models.sampling import (
     AudioGrid, GuiderParams, SamplerStream, StepProgress, StreamGuidance, VideoGrid, apply_conditionings,
     audio_state, defaults_for_checkpoint_metadata, distilled_sigmas, ltx2_sigmas, sample, stage2_distilled_sigmas,
@@ -80,13 +82,20 @@ def parse_stg_blocks(text: str, model: ModelHandle) -> tuple[tuple[int, ...], li
     return tuple(dict.fromkeys(blocks)), []
 
 
+@contextlib.contextmanager
 def _transformer(model: ModelHandle):
-    """The DiT to sample with: the shared cached transformer. This is the one place where the LoRA stack
-    (`model.loras`) will be applied once LoRA loading exists; until then a stack is refused."""
-    if model.loras:
-        raise NodeInputError(NODE, f"the model carries {len(model.loras)} LoRA(s), which this version of the "
-                                   "sampler cannot apply yet")
-    return model.transformer
+    """The DiT to sample with, as a context: the shared cached transformer with the model's LoRA stack applied
+    in the forward pass for the duration of the block, and exactly as before after it (also on errors and
+    interruptions). The one place where LoRA stacks are applied."""
+    if not model.loras:
+        yield model.transformer
+        return
+    try:
+        with applied_loras(model.transformer, model.loras, model.family) as transformer:
+            yield transformer
+    except LoraError as exc:
+        raise NodeInputError(NODE, f"applying the LoRA stack ({', '.join(s.name for s in model.loras)}): "
+                                   f"{exc}") from exc
 
 
 def _context(tensor: torch.Tensor | None, batch: int, device, what: str) -> torch.Tensor | None:
@@ -225,7 +234,6 @@ class AVGenSampler:
         ):
             notes.append("distilled schedules are normally run without guidance (cfg 1, stg 0, modality 1)")
 
-        transformer = _transformer(model)
         device, batch = model.device, latent.video.shape[0]
         v_state = apply_conditionings(video_state(
             VideoGrid(batch, *latent.video.shape[1:], fps=latent.fps), latent.video, device), latent.conditionings)
@@ -242,7 +250,8 @@ class AVGenSampler:
         for note in notes:
             log.info("%s: %s", NODE, note)
         generator = torch.Generator("cpu").manual_seed(int(seed))
-        with comfy_adapter.ProgressReporter(sigmas.numel() - 1, "AVGen sampling") as reporter:
+        with _transformer(model) as transformer, \
+                comfy_adapter.ProgressReporter(sigmas.numel() - 1, "AVGen sampling") as reporter:
             result = sample(transformer, video, audio, sigmas, generator=generator, batched_passes=batched_passes,
                             callback=_step_callback(reporter, preview_vae))
         out = latent.replace(video=result.video_latent.to("cpu"), audio=result.audio_latent.to("cpu"),

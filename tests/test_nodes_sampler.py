@@ -13,6 +13,7 @@ from latent_handles import (  # noqa: F401 (one_torch_thread is an autouse fixtu
 )
 from PIL import Image
 
+from comfyui_avgen.models.lora import LoraSpec
 from comfyui_avgen.models.sampling import distilled_sigmas, ltx2_sigmas, stage2_distilled_sigmas
 from comfyui_avgen.nodes import comfy_adapter
 from comfyui_avgen.nodes.encode import AVGenAudioEncode, AVGenImageEncode, AVGenVideoEncode
@@ -197,9 +198,10 @@ def test_latent_of_another_model_is_refused(ltx23):
         run(ltx23, latent)
 
 
-def test_lora_stack_is_refused_until_supported(ltx23):
-    handles = type(ltx23)(ltx23.model.with_loras((("x.safetensors", 1.0),)), ltx23.video_vae, ltx23.audio_vae)
-    with pytest.raises(NodeInputError, match="LoRA"):
+def test_lora_stack_that_cannot_be_applied_is_a_named_error(ltx23, tmp_path):
+    missing = LoraSpec(str(tmp_path / "gone.safetensors"))
+    handles = type(ltx23)(ltx23.model.with_loras((missing,)), ltx23.video_vae, ltx23.audio_vae)
+    with pytest.raises(NodeInputError, match="AVGenSampler.*LoRA.*gone.safetensors"):
         run(handles, empty(ltx23))
 
 
