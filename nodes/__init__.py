@@ -7,9 +7,9 @@ dicts, and ComfyUI reads the merged ones from the pack's top-level __init__.py.
 """
 from __future__ import annotations
 
-from . import decode, encode, latent, loaders, media_io, output, sampler, text_encode
+from . import camera, control, decode, encode, keyframes, latent, loaders, lora, media_io, output, sampler, text_encode
 
-_STAGES = (loaders, text_encode, media_io, encode, latent, sampler, decode, output)
+_STAGES = (loaders, lora, text_encode, media_io, encode, latent, keyframes, control, camera, sampler, decode, output)
 
 
 def _merge(stages) -> tuple[dict, dict]:

@@ -14,6 +14,7 @@ from ..models.checkpoint import CheckpointError, CheckpointFile
 from ..models.family import inspect_checkpoint
 from ..models.ltx import LTXCheckpoint, open_ltx
 from ..models.text.gemma3_loader import open_gemma3
+from ..tiny import builtin
 from . import comfy_adapter, model_cache
 from .errors import NodeInputError
 from .types import (
@@ -58,11 +59,18 @@ def _or_placeholder(names: list[str], placeholder: str) -> list[str]:
     return names or [placeholder]
 
 
+def _builtin_first(names: list[str]) -> list[str]:
+    """The packaged AVGen-Tiny entry (when its weights are there) ahead of the files found in the folders."""
+    return ([builtin.BUILTIN_NAME] if builtin.available() else []) + names
+
+
 def _checkpoint_names() -> list[str]:
-    return sorted({n for folder in CHECKPOINT_FOLDERS for n in comfy_adapter.list_models(folder)})
+    return _builtin_first(sorted({n for folder in CHECKPOINT_FOLDERS for n in comfy_adapter.list_models(folder)}))
 
 
 def _checkpoint_path(name: str) -> Path:
+    if name == builtin.BUILTIN_NAME and builtin.available():
+        return builtin.checkpoint_path()
     for folder in CHECKPOINT_FOLDERS:
         try:
             return comfy_adapter.model_path(folder, name)
@@ -198,7 +206,8 @@ class AVGenCheckpointLoader:
             "required": {
                 "ckpt_name": (_or_placeholder(_checkpoint_names(), NO_CHECKPOINTS), {
                     "tooltip": "LTX-2 / LTX-2.3 single-file checkpoint (checkpoints/) or transformer file "
-                               "(diffusion_models/)."}),
+                               f"(diffusion_models/); {builtin.BUILTIN_NAME}: the small model shipped with this "
+                               "pack (128x128, shapes and sounds)."}),
                 "vae_name": ([FROM_CHECKPOINT] + vae_files, {
                     "tooltip": "Video VAE: from the checkpoint, or a file in vae/ (a video VAE, or one file with "
                                "both VAEs)."}),
@@ -247,7 +256,7 @@ def _text_encoder_names() -> list[str]:
     folders = comfy_adapter.list_model_dirs("text_encoders")
     files = [f for f in comfy_adapter.list_models("text_encoders")
              if not any(f.startswith(folder + "/") for folder in folders)]
-    return sorted(folders + files)
+    return _builtin_first(sorted(folders + files))
 
 
 def _text_encoder_path(name: str) -> Path:
@@ -255,6 +264,8 @@ def _text_encoder_path(name: str) -> Path:
         raise NodeInputError(TEXT_ENCODER_LOADER, "gemma: no text encoders found; put a Gemma 3 12B Hugging Face "
                                                   "folder (config.json, tokenizer.json, weights) in "
                                                   "models/text_encoders/")
+    if name == builtin.BUILTIN_NAME and builtin.available():
+        return builtin.text_encoder_path()
     try:
         return comfy_adapter.model_dir_path("text_encoders", name)
     except comfy_adapter.ModelNotFoundError:
@@ -325,7 +336,8 @@ class AVGenTextEncoderLoader:
             "required": {
                 "gemma": (_or_placeholder(_text_encoder_names(), NO_TEXT_ENCODERS), {
                     "tooltip": "Gemma 3 12B in text_encoders/: a Hugging Face folder (config.json, tokenizer.json, "
-                               "weights) or a single file with a tokenizer.json beside it."}),
+                               "weights) or a single file with a tokenizer.json beside it; "
+                               f"{builtin.BUILTIN_NAME}: AVGen-Tiny's own small text encoder."}),
                 "dtype": (["auto", "bf16", "fp32"], {
                     "tooltip": "Gemma weight type. auto: bf16 on CUDA, fp32 on CPU."}),
                 "device": (DEVICES, {

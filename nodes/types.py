@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..models.lora import combined_reference_factors
 from . import model_cache
 
 MODEL = "AVGEN_MODEL"
@@ -23,6 +24,7 @@ AUDIO_VAE = "AVGEN_AUDIO_VAE"
 IMAGE = "IMAGE"
 MASK = "MASK"
 AUDIO = "AUDIO"
+CAMERA_PATH = "AVGEN_CAMERA_PATH"  # models.camera_path.CameraPath: per-frame pinhole cameras
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class ModelHandle:
     """AVGEN_MODEL: a loaded DiT with what other nodes need to know about its checkpoint.
 
     `checkpoint` is a models.ltx.LTXCheckpoint; `transformer` the shared, cached AVTransformer (never mutated by
-    nodes); `key` identifies file + options for caches; `loras` is the LoRA stack applied at sampling time.
+    nodes); `key` identifies file + options for caches; `loras` is the LoRA stack applied at sampling time
+    (a tuple of models.lora.LoraSpec, bottom first).
     """
 
     checkpoint: Any
@@ -50,6 +53,12 @@ class ModelHandle:
 
     def with_loras(self, loras: tuple) -> "ModelHandle":
         return replace(self, loras=loras)
+
+    def ic_lora_factors(self) -> dict:
+        """IC-LoRA reference factors of the LoRA stack (`reference_downscale_factor`,
+        `reference_temporal_scale_factor`, `reference_spatial_scale_factor`): 1 unless a LoRA's metadata sets
+        one; models.lora.LoraError when two LoRAs set different values."""
+        return combined_reference_factors(self.loras)
 
 
 @dataclass(frozen=True)

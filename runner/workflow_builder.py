@@ -99,8 +99,6 @@ def _extra_values(slot, node: NodeSpec, input_type, options) -> list:
     """The UI-only values the frontend saves after a widget's value (as many as widgets.py skips)."""
     if combo_options(input_type, options) is not None:
         values = [node.control, ""] if options.get("control_after_generate") else []  # control mode, filter text
-        if options.get("image_upload") or options.get("video_upload"):
-            values.append("image")  # the upload button's value
     else:
         values = [node.control] if slot.extra_values else []
     if len(values) != slot.extra_values:
@@ -111,7 +109,7 @@ def _extra_values(slot, node: NodeSpec, input_type, options) -> list:
 
 def _widget_values(node: NodeSpec, node_class) -> list:
     inputs = ordered_inputs(node_class)
-    known = {s.name for s in widget_slots(node_class)}
+    known = {s.name for s in widget_slots(node_class) if not s.ui_only}
     unknown = sorted(set(node.widgets) - known)
     if unknown:
         raise ValueError(
@@ -121,6 +119,9 @@ def _widget_values(node: NodeSpec, node_class) -> list:
         raise ValueError(f"node {node.id} ({node.type}): control {node.control!r} is not one of {CONTROL_VALUES}")
     values = []
     for slot in widget_slots(node_class):
+        if slot.ui_only:  # the upload button, after every other widget
+            values.append(slot.default)
+            continue
         input_type, options = inputs[slot.name]
         value = node.widgets.get(slot.name, slot.default)
         _check_range(node, slot.name, value, options)

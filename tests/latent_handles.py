@@ -77,3 +77,15 @@ def make_audio(seconds: float, sample_rate: int, channels: int) -> dict:
     t = torch.arange(n, dtype=torch.float32) / sample_rate
     waveform = torch.stack([0.3 * torch.sin(2 * math.pi * (220 + 110 * c) * t) for c in range(channels)])
     return {"waveform": waveform.unsqueeze(0), "sample_rate": sample_rate}
+
+
+@pytest.fixture(params=FAMILIES)
+def handles(request):
+    """Tiny-model handles of each family."""
+    return tiny_handles(request.param)
+
+
+@pytest.fixture
+def ltx23():
+    """Tiny-model handles of the 2.3 family."""
+    return tiny_handles("ltx23")

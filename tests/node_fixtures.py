@@ -7,6 +7,8 @@ models dir (symlinks, nothing copied):
     checkpoints/tiny-ltx2.safetensors   -> golden/ltx2/checkpoint.safetensors   (LTX-2 layout)
     checkpoints/tiny-ltx23.safetensors  -> golden/ltx23/checkpoint.safetensors  (LTX-2.3 layout)
     text_encoders/gemma3_tiny/          -> golden/gemma3_tiny/                  (Hugging Face folder)
+    loras/example_*_lora.safetensors    small LoRAs made for the tiny LTX-2.3 checkpoint (written, not linked)
+    loras/ltx-2.3-22b-ic-lora-*         a small IC-LoRA for it with reference metadata (written, not linked)
 `shipped_models_dir` links the same files under the names the shipped workflows default to, so those
 workflows validate unchanged.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from golden import REPO_ROOT, SHARED_GOLDEN
+from lora_files import ATTENTION, linear_shapes, random_pairs, write_lora, write_tiny_lora
 
 TINY_LTX2 = SHARED_GOLDEN / "ltx2" / "checkpoint.safetensors"
 TINY_LTX23 = SHARED_GOLDEN / "ltx23" / "checkpoint.safetensors"
@@ -27,6 +30,10 @@ SHIPPED_CHECKPOINT = "ltx-2.3-22b-dev.safetensors"
 SHIPPED_TEXT_ENCODER = "gemma-3-12b-it"
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
 EXAMPLE_INPUTS = WORKFLOWS_DIR / "inputs"
+# The LoRA names the shipped LoRA workflow uses (tools/build_workflows.py LORA_FILES).
+TINY_LORAS = ("example_style_lora.safetensors", "example_motion_lora.safetensors")
+# The IC-LoRA the shipped depth / pose control workflows use, with the metadata of the released file.
+TINY_IC_LORAS = {"ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors": {"reference_downscale_factor": "2"}}
 
 __all__ = ["cache_dir", "input_dir", "models_dir", "output_dir", "shipped_models_dir"]
 
@@ -46,19 +53,36 @@ def link_models(root: Path, checkpoints: dict[str, Path], text_encoders: dict[st
     return root
 
 
+def add_tiny_loras(root: Path) -> Path:
+    """loras/<name> for each of TINY_LORAS under a models dir: LoRAs made for the tiny LTX-2.3 checkpoint."""
+    for seed, name in enumerate(TINY_LORAS):
+        write_tiny_lora(root / "loras" / name, TINY_LTX23, seed)
+    return root
+
+
+def add_tiny_ic_loras(root: Path) -> Path:
+    """loras/<name> for each of TINY_IC_LORAS: LoRAs for the tiny LTX-2.3 checkpoint with IC-LoRA metadata."""
+    for seed, (name, metadata) in enumerate(TINY_IC_LORAS.items(), start=100):
+        pairs = random_pairs(linear_shapes(TINY_LTX23, ATTENTION), 4, seed)
+        write_lora(root / "loras" / name, pairs, metadata=metadata)
+    return root
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     """Tiny checkpoints and the tiny Gemma under their tiny names (shared by the session: don't write into it)."""
     require_tiny_models()
-    return link_models(tmp_path_factory.mktemp("models"), TINY_CHECKPOINTS, {TINY_TEXT_ENCODER: TINY_GEMMA})
+    return add_tiny_ic_loras(add_tiny_loras(link_models(tmp_path_factory.mktemp("models"), TINY_CHECKPOINTS,
+                                                        {TINY_TEXT_ENCODER: TINY_GEMMA})))
 
 
 @pytest.fixture(scope="session")
 def shipped_models_dir(tmp_path_factory) -> Path:
     """The tiny LTX-2.3 checkpoint and tiny Gemma under the file names the shipped workflows use."""
     require_tiny_models()
-    return link_models(tmp_path_factory.mktemp("shipped_models"), {SHIPPED_CHECKPOINT: TINY_LTX23},
+    root = link_models(tmp_path_factory.mktemp("shipped_models"), {SHIPPED_CHECKPOINT: TINY_LTX23},
                        {SHIPPED_TEXT_ENCODER: TINY_GEMMA})
+    return add_tiny_ic_loras(add_tiny_loras(root))
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ from dataclasses import replace
 
 import pytest
 import torch
-from latent_handles import (  # noqa: F401 (one_torch_thread is an autouse fixture)
+from latent_handles import (  # noqa: F401 (fixtures: one_torch_thread (autouse), handles, ltx23)
+    handles,
+    ltx23,
     FAMILIES, make_image, one_torch_thread, random_conditioning, tiny_handles,
 )
 
@@ -31,16 +33,6 @@ W, H, FRAMES, FPS = 64, 64, 17, 24.0
 SAMPLER = dict(seed=3, steps=2, schedule="dev", denoise=1.0, video_cfg=3.0, audio_cfg=1.0, video_stg=0.0,
                audio_stg=0.0, stg_blocks="none", video_modality=1.0, audio_modality=1.0, video_rescale=0.0,
                audio_rescale=0.0, batched_passes=False)
-
-
-@pytest.fixture(params=FAMILIES)
-def handles(request):
-    return tiny_handles(request.param)
-
-
-@pytest.fixture
-def ltx23():
-    return tiny_handles("ltx23")
 
 
 def empty(handles, frames=FRAMES, **optional):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from latent_handles import (  # noqa: F401 (one_torch_thread is an autouse fixture)
+from latent_handles import (  # noqa: F401 (fixtures: one_torch_thread (autouse), handles, ltx23)
+    handles,
+    ltx23,
     FAMILIES, make_audio, make_image, one_torch_thread, tiny_handles,
 )
 
@@ -28,16 +30,6 @@ def result_and_notes(returned):
     if isinstance(returned, dict):
         return returned["result"][0], returned["ui"]["text"]
     return returned[0], []
-
-
-@pytest.fixture(params=FAMILIES)
-def handles(request):
-    return tiny_handles(request.param)
-
-
-@pytest.fixture
-def ltx23():
-    return tiny_handles("ltx23")
 
 
 # ---------------------------------------------------------------- Empty AV Latent

@@ -56,8 +56,8 @@ def test_combos_list_the_input_files_with_upload_buttons(input_dir):
 
 
 def test_upload_button_value_in_saved_workflows_is_skipped():
-    """The frontend saves the upload button's value after the last required widget (the file combo)."""
-    inputs = widget_values_to_inputs(AVGenLoadVideo, ["clip.mp4", "image", 5, 2, 3])
+    """The frontend saves the upload button's value after every other widget (optional ones included)."""
+    inputs = widget_values_to_inputs(AVGenLoadVideo, ["clip.mp4", 5, 2, 3, "image"])
     assert inputs == {"video": "clip.mp4", "frame_limit": 5, "skip_first_frames": 2, "select_every_nth": 3}
 
 

@@ -8,7 +8,9 @@ import types
 
 import pytest
 import torch
-from latent_handles import (  # noqa: F401 (one_torch_thread is an autouse fixture)
+from latent_handles import (  # noqa: F401 (fixtures: one_torch_thread (autouse), handles, ltx23)
+    handles,
+    ltx23,
     FAMILIES, make_audio, make_image, one_torch_thread, random_conditioning, tiny_handles,
 )
 from PIL import Image
@@ -41,16 +43,6 @@ def run(handles, latent, conditioning=None, **changes):
     conditioning = conditioning or random_conditioning(handles.model)
     out = AVGenSampler().sample(handles.model, conditioning, latent, **{**DEFAULTS, **changes})
     return out["result"][0], out["ui"]["text"]
-
-
-@pytest.fixture(params=FAMILIES)
-def handles(request):
-    return tiny_handles(request.param)
-
-
-@pytest.fixture
-def ltx23():
-    return tiny_handles("ltx23")
 
 
 # ---------------------------------------------------------------- kept streams

@@ -121,14 +121,15 @@ class _WidgetKinds:
 
 
 def test_widget_slots_follow_the_frontend_rules():
-    slots = [(s.name, s.extra_values) for s in widget_slots(_WidgetKinds)]
+    slots = [(s.name, s.extra_values, s.ui_only) for s in widget_slots(_WidgetKinds)]
     # socket-only IMAGE, forceInput and hidden inputs have no widget; image_upload adds the
-    # upload button's value; control_after_generate False overrides the seed-name default
-    assert slots == [("image", 1), ("seed", 0), ("flag", 0), ("steps", 0), ("pick", 0), ("note", 0)]
+    # upload button after every other widget; control_after_generate False overrides the seed-name default
+    assert slots == [("image", 0, False), ("seed", 0, False), ("flag", 0, False), ("steps", 0, False),
+                     ("pick", 0, False), ("note", 0, False), ("upload", 0, True)]
 
 
 def test_missing_values_keep_widget_defaults_and_dicts_map_by_name():
-    assert widget_values_to_inputs(_WidgetKinds, ["b.png", "image", 5]) == {
+    assert widget_values_to_inputs(_WidgetKinds, ["b.png", 5]) == {
         "image": "b.png", "seed": 5, "flag": True, "steps": 20, "pick": "x", "note": "",
     }
     named = widget_values_to_inputs(_WidgetKinds, {"steps": 3, "pick": "y"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,7 @@ from comfyui_avgen.runner.workflow_builder import (
     dumps,
 )
 from example_media import AUDIO_NAME, IMAGE_NAME, VIDEO_NAME, write_all
+from example_media import DEPTH_NAME, KEY_NAMES, POSE_KEY_POSITIONS, POSE_NAME
 from workflow_thumbnail import render_thumbnail, save_thumbnail
 
 CHECKPOINT = "ltx-2.3-22b-dev.safetensors"
@@ -52,28 +54,28 @@ GROUP_FONT = 16  # group titles are one line: at most ~45 characters for a 370 w
 MODELS_GROUP = "Models: checkpoints/ + text_encoders/ folders"
 
 
-def _loaders() -> list[NodeSpec]:
+def _loaders(checkpoint: str = CHECKPOINT, text_encoder: str = TEXT_ENCODER) -> list[NodeSpec]:
     return [
         NodeSpec(N_CKPT, "AVGenCheckpointLoader", CKPT, (COLUMNS[0], 40),
-                 {"ckpt_name": CHECKPOINT, "vae_name": "(from checkpoint)", "dtype": "auto", "device": "auto"}),
+                 {"ckpt_name": checkpoint, "vae_name": "(from checkpoint)", "dtype": "auto", "device": "auto"}),
         NodeSpec(N_GEMMA, "AVGenTextEncoderLoader", GEMMA, (COLUMNS[0], 310),
-                 {"gemma": TEXT_ENCODER, "dtype": "auto", "device": "auto", "keep_loaded": False}),
+                 {"gemma": text_encoder, "dtype": "auto", "device": "auto", "keep_loaded": False}),
     ]
 
 
-def _prompt_and_clip(prompt: str, **clip_widgets) -> list[NodeSpec]:
+def _prompt_and_clip(prompt: str, negative: str = NEGATIVE, **clip_widgets) -> list[NodeSpec]:
     return [
         NodeSpec(N_PROMPT, "AVGenTextEncode", PROMPT, (COLUMNS[1], 40),
-                 {"prompt": prompt, "negative_prompt": NEGATIVE}, size=(340, 290)),
+                 {"prompt": prompt, "negative_prompt": negative}, size=(340, 290)),
         NodeSpec(N_CLIP, "AVGenEmptyAVLatent", CLIP, (COLUMNS[1], 370),
                  {"width": WIDTH, "height": HEIGHT, "frames": FRAMES, "seconds": 0.0, "fps": FPS, "batch_size": 1,
                   **clip_widgets}),
     ]
 
 
-def _sampler() -> NodeSpec:
+def _sampler(**widgets) -> NodeSpec:
     return NodeSpec(N_SAMPLER, "AVGenSampler", SAMPLER, (COLUMNS[2], 40),
-                    {"seed": SEED, "steps": STEPS, "schedule": "dev", "denoise": 1.0})
+                    {"seed": SEED, "steps": STEPS, "schedule": "dev", "denoise": 1.0, **widgets})
 
 
 def _decoders(video: bool = True, audio: bool = True) -> list[NodeSpec]:
@@ -220,11 +222,165 @@ def video_to_audio() -> WorkflowSpec:
     )
 
 
+# LoRA chain: two LoRA nodes between the checkpoint and the sampler (file names are examples: pick yours).
+LORA_1, LORA_2 = "LoRA 1", "LoRA 2"
+N_LORA_1, N_LORA_2 = 11, 12
+LORA_FILES = ("example_style_lora.safetensors", "example_motion_lora.safetensors")
+
+
+def text_to_audio_video_loras() -> WorkflowSpec:
+    prompt = ("An old lighthouse keeper climbs a spiral staircase carrying a lantern, warm light sweeping across "
+              "the stone walls as the camera rises with him. Footsteps echo on iron steps, waves crash outside.")
+    lora_nodes = [
+        NodeSpec(N_LORA_1, "AVGenLoraLoader", LORA_1, (COLUMNS[0], INPUT_Y),
+                 {"lora_name": LORA_FILES[0], "video_strength": 0.8, "audio_strength": 0.8}),
+        NodeSpec(N_LORA_2, "AVGenLoraLoader", LORA_2, (COLUMNS[0], INPUT_Y + 190),
+                 {"lora_name": LORA_FILES[1], "video_strength": 1.0, "audio_strength": 0.0}),
+    ]
+    core = tuple(link for link in CORE_LINKS if link != ((N_CKPT, "model"), (N_SAMPLER, "model")))
+    return WorkflowSpec(
+        "avgen_text_to_audio_video_loras",
+        nodes=tuple(_loaders() + lora_nodes + _prompt_and_clip(prompt) + [_sampler()] + _decoders()
+                    + [_save("AVGen/text_to_av_loras")]),
+        links=_links(*core,
+                     ((N_CKPT, "model"), (N_LORA_1, "model")),
+                     ((N_LORA_1, "model"), (N_LORA_2, "model")),
+                     ((N_LORA_2, "model"), (N_SAMPLER, "model")),
+                     ((N_CLIP, "latent"), (N_SAMPLER, "latent")),
+                     *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
+        groups=_groups("LoRAs (loras/): chain, strength per stream", 400,
+                       CLIP_NOTE, GENERATE_NOTE, 560, OUTPUT_NOTE),
+    )
+
+
+# Camera path: a preset move rendered from the start image into a guide video that steers the sampler.
+CAMERA_PATH, CAMERA_GUIDE = "Camera path", "Camera guide"
+N_CAMERA_PATH, N_CAMERA_GUIDE = 21, 22
+
+
+def camera_path() -> WorkflowSpec:
+    prompt = ("The camera slowly pushes in toward the sun setting behind layered purple hills, the sky darkening from "
+              "orange to deep blue as the first stars appear. A gentle evening wind, crickets starting to chirp.")
+    camera_nodes = [
+        NodeSpec(N_LOAD, "AVGenLoadImage", IMAGE, (COLUMNS[0], INPUT_Y), {"image": IMAGE_NAME}),
+        NodeSpec(N_CAMERA_PATH, "AVGenCameraPath", CAMERA_PATH, (COLUMNS[0], INPUT_Y + 170),
+                 {"preset": "dolly_in", "distance": 0.6, "pivot_distance": 2.0, "easing": "smooth",
+                  "frames": FRAMES, "fps": FPS}, size=(340, 480)),
+        NodeSpec(N_CAMERA_GUIDE, "AVGenCameraGuide", CAMERA_GUIDE, (COLUMNS[2], 640),
+                 {"resize_mode": "crop", "plane_distance": 2.0, "strength": 1.0}),
+    ]
+    return WorkflowSpec(
+        "avgen_camera_path",
+        nodes=tuple(_loaders() + camera_nodes + _prompt_and_clip(prompt) + [_sampler()] + _decoders()
+                    + [_save("AVGen/camera_path")]),
+        links=_links(*CORE_LINKS,
+                     ((N_CLIP, "latent"), (N_CAMERA_PATH, "latent")),
+                     ((N_CKPT, "video_vae"), (N_CAMERA_GUIDE, "video_vae")),
+                     ((N_CLIP, "latent"), (N_CAMERA_GUIDE, "latent")),
+                     ((N_CAMERA_PATH, "camera_path"), (N_CAMERA_GUIDE, "camera_path")),
+                     ((N_LOAD, "image"), (N_CAMERA_GUIDE, "image")),
+                     ((N_CAMERA_GUIDE, "latent"), (N_SAMPLER, "latent")),
+                     *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
+        groups=_groups("Start image + camera move (dolly in)", 720,
+                       CLIP_NOTE, f"Generate: {STEPS} steps along the camera guide", 1100, OUTPUT_NOTE),
+    )
+
+
+# Keyframes: three images pinned to the first, middle and last frame (chained keyframe nodes).
+KEY_IMAGES, KEY_NODES = ("First image", "Middle image", "Last image"), ("First key", "Middle key", "Last key")
+N_KEY_IMAGES, N_KEYS = (31, 32, 33), (34, 35, 36)
+KEY_POSITIONS = ((0.0, "frames"), (0.5, "fraction"), (-1.0, "frames"))
+
+
+def keyframes_first_middle_last() -> WorkflowSpec:
+    prompt = ("Time-lapse of the sun sinking behind layered hills from late afternoon to dusk, the sky turning from "
+              "pale blue to orange to deep violet, clouds drifting. Wind over the grass, evening birdsong fading.")
+    images = [NodeSpec(n, "AVGenLoadImage", title, (COLUMNS[0], INPUT_Y + 340 * i), {"image": name})
+              for i, (n, title, name) in enumerate(zip(N_KEY_IMAGES, KEY_IMAGES, KEY_NAMES))]
+    keys = [NodeSpec(n, "AVGenKeyframe", title, (COLUMNS[2], 640 + 300 * i),
+                     {"position": position, "unit": unit, "strength": 1.0, "resize_mode": "crop", "crf": 33})
+            for i, (n, title, (position, unit)) in enumerate(zip(N_KEYS, KEY_NODES, KEY_POSITIONS))]
+    chain = ((N_CLIP, "latent"), *((n, "latent") for n in N_KEYS))
+    return WorkflowSpec(
+        "avgen_keyframes_first_middle_last",
+        nodes=tuple(_loaders() + images + _prompt_and_clip(prompt) + [_sampler()] + keys + _decoders()
+                    + [_save("AVGen/keyframes")]),
+        links=_links(*CORE_LINKS,
+                     *(((N_CKPT, "video_vae"), (n, "video_vae")) for n in N_KEYS),
+                     *(((i, "image"), (k, "image")) for i, k in zip(N_KEY_IMAGES, N_KEYS)),
+                     *((source, (target[0], "latent")) for source, target in pairwise(chain)),
+                     ((N_KEYS[-1], "latent"), (N_SAMPLER, "latent")),
+                     *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
+        groups=_groups("Key images: first, middle, last frame", 1070, CLIP_NOTE,
+                       "Generate: keys at frame 0, the middle, frame -1", 1560, OUTPUT_NOTE),
+    )
+
+
+# IC-LoRA control (depth, pose): the union control IC-LoRA between the checkpoint and the sampler, a control
+# node that fits the control signal to the clip and attaches it to the latent.
+IC_LORA, IC_LORA_FILE = "IC-LoRA", "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
+DEPTH, DEPTH_ENCODE, POSE_FILE, POSE_ENCODE = "Depth video", "Depth encode", "Pose keypoints", "Pose encode"
+N_IC_LORA, N_CONTROL_INPUT, N_CONTROL = 41, 42, 43
+CONTROL_WIDGETS = {"resize_mode": "crop", "strength": 1.0, "attention_strength": 1.0, "downscale_factor": "auto",
+                   "temporal_factor": "auto"}
+
+
+def _control_workflow(name: str, prompt: str, input_node: NodeSpec, control_node: NodeSpec, control_socket: str,
+                      input_output: str, note: str, prefix: str) -> WorkflowSpec:
+    lora = NodeSpec(N_IC_LORA, "AVGenLoraLoader", IC_LORA, (COLUMNS[0], INPUT_Y),
+                    {"lora_name": IC_LORA_FILE, "video_strength": 1.0, "audio_strength": 1.0})
+    core = tuple(link for link in CORE_LINKS if link != ((N_CKPT, "model"), (N_SAMPLER, "model")))
+    return WorkflowSpec(
+        name,
+        nodes=tuple(_loaders() + [lora, input_node] + _prompt_and_clip(prompt) + [_sampler(), control_node]
+                    + _decoders() + [_save(prefix)]),
+        links=_links(*core,
+                     ((N_CKPT, "model"), (N_IC_LORA, "model")),
+                     ((N_IC_LORA, "model"), (N_SAMPLER, "model")),
+                     ((N_IC_LORA, "model"), (N_CONTROL, "model")),
+                     ((N_CKPT, "video_vae"), (N_CONTROL, "video_vae")),
+                     ((N_CLIP, "latent"), (N_CONTROL, "latent")),
+                     ((N_CONTROL_INPUT, input_output), (N_CONTROL, control_socket)),
+                     ((N_CONTROL, "latent"), (N_SAMPLER, "latent")),
+                     *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
+        groups=_groups(note, 560, CLIP_NOTE, f"Generate: {STEPS} steps following the control video", 1100,
+                       OUTPUT_NOTE),
+    )
+
+
+def depth_control() -> WorkflowSpec:
+    prompt = ("A glossy red ball rolls slowly across a polished wooden floor toward the camera in a bright, empty "
+              "gallery with white walls. The soft rumble of the rolling ball, a quiet room tone.")
+    depth = NodeSpec(N_CONTROL_INPUT, "AVGenLoadVideo", DEPTH, (COLUMNS[0], INPUT_Y + 200),
+                     {"video": DEPTH_NAME, "frame_limit": FRAMES, "skip_first_frames": 0, "select_every_nth": 1})
+    encode = NodeSpec(N_CONTROL, "AVGenDepthEncode", DEPTH_ENCODE, (COLUMNS[2], 640),
+                      {"convention": "near_bright", **CONTROL_WIDGETS}, size=(340, 330))
+    return _control_workflow("avgen_depth_control", prompt, depth, encode, "depth", "frames",
+                             "IC-LoRA (loras/) + depth video (input folder)", "AVGen/depth_control")
+
+
+def pose_control() -> WorkflowSpec:
+    prompt = ("A dancer in a yellow jacket stands on a sunny rooftop and slowly raises one arm, then the other, "
+              "until both hands reach for the sky, city skyline behind. Light wind, distant traffic, cheering.")
+    keypoints = NodeSpec(N_CONTROL_INPUT, "AVGenLoadPoseKeypoints", POSE_FILE, (COLUMNS[0], INPUT_Y + 200),
+                         {"keypoints": POSE_NAME})
+    encode = NodeSpec(N_CONTROL, "AVGenPoseEncode", POSE_ENCODE, (COLUMNS[2], 640),
+                      {"key_positions": POSE_KEY_POSITIONS, "unit": "fraction", "body": True, "hands": True,
+                       "face": True, "min_confidence": 0.0, **CONTROL_WIDGETS}, size=(340, 470))
+    return _control_workflow("avgen_pose_control", prompt, keypoints, encode, "pose_keypoints", "pose_keypoints",
+                             "IC-LoRA (loras/) + key poses (input folder)", "AVGen/pose_control")
+
+
 WORKFLOWS = {
     "avgen_text_to_audio_video": (text_to_audio_video, "Text to video + audio"),
     "avgen_image_to_audio_video": (image_to_audio_video, "Image to video + audio"),
     "avgen_audio_to_video": (audio_to_video, "Audio to video"),
     "avgen_video_to_audio": (video_to_audio, "Video to audio"),
+    "avgen_text_to_audio_video_loras": (text_to_audio_video_loras, "Text to video + audio, two LoRAs"),
+    "avgen_camera_path": (camera_path, "Camera path: image + dolly-in guide"),
+    "avgen_keyframes_first_middle_last": (keyframes_first_middle_last, "Keyframes: first, middle, last"),
+    "avgen_depth_control": (depth_control, "Depth control (IC-LoRA)"),
+    "avgen_pose_control": (pose_control, "Pose control (IC-LoRA)"),
 }
 
 

@@ -5,16 +5,21 @@ Two layouts exist:
 * LTX-2.3 (nested `{"vocoder": ..., "bwe": ...}`): a BigVGAN-v2 generator (`resblock "AMP1"`, SnakeBeta) at the
   BWE's `input_sampling_rate` (16 kHz), followed by a bandwidth extension to `output_sampling_rate` (48 kHz)
   whose own BigVGAN-v2 generator has no final activation.
+* `{"type": "griffin_lim", ...}` (AVGen-Tiny): no generator; the mel is inverted and its phase recovered by
+  Griffin-Lim with the STFT of the audio VAE front end (`GriffinLimConfig`).
 
 Missing keys take the defaults of the official configurator; unsupported behaviour flags raise ValueError.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 # The generators' first conv takes stereo log-mel flattened to channels: 2 channels x 64 mel bins.
 STEREO_MEL_CHANNELS = 128
+# `config["vocoder"]["type"]`: absent (a generator network, the released layouts) or "griffin_lim".
+GENERATOR_TYPE = "generator"
+GRIFFIN_LIM_TYPE = "griffin_lim"
 
 
 def _require(cfg: dict, key: str, expected, where: str) -> None:
@@ -151,6 +156,8 @@ class VocoderConfig:
         cfg = config.get("vocoder") if isinstance(config, dict) else None
         if not isinstance(cfg, dict):
             raise ValueError("checkpoint config has no 'vocoder' dict (is this an LTX-2 single-file checkpoint?)")
+        if cfg.get("type", GENERATOR_TYPE) != GENERATOR_TYPE:
+            raise ValueError(f"vocoder type {cfg['type']!r} has no generator network (see GriffinLimConfig)")
         if "bwe" not in cfg:
             _require(cfg, "resblock", "1", "vocoder")
             return cls(generator=GeneratorConfig.from_dict(cfg, "vocoder"))
@@ -184,3 +191,45 @@ class VocoderConfig:
         """Final waveform samples per input mel frame."""
         ratio = self.bwe.upsample_ratio if self.bwe else 1
         return self.generator.samples_per_frame * ratio
+
+
+@dataclass(frozen=True)
+class GriffinLimConfig:
+    """Griffin-Lim vocoding of the audio VAE's log-mel: its STFT and mel parameters plus the iteration settings.
+
+    Output at `sampling_rate` (the mel's own rate), `hop_length` samples per mel frame.
+    """
+
+    sampling_rate: int = 16000
+    n_fft: int = 1024
+    win_length: int = 1024
+    hop_length: int = 160
+    n_mels: int = 64
+    mel_fmin: float = 0.0
+    mel_fmax: float = 8000.0
+    n_iter: int = 32
+    momentum: float = 0.99
+
+    @classmethod
+    def from_checkpoint_config(cls, config: dict) -> "GriffinLimConfig":
+        """Read `config["vocoder"]` (with `"type": "griffin_lim"`) of a decoded checkpoint `config` entry."""
+        cfg = config.get("vocoder") if isinstance(config, dict) else None
+        if not isinstance(cfg, dict) or cfg.get("type") != GRIFFIN_LIM_TYPE:
+            raise ValueError(f"checkpoint config has no vocoder dict with type {GRIFFIN_LIM_TYPE!r}")
+        _require(cfg, "stereo", True, "vocoder")
+        values = {f.name: (int if f.type == "int" else float)(cfg[f.name]) for f in fields(cls) if f.name in cfg}
+        config = cls(**values)
+        if 2 * config.n_mels != STEREO_MEL_CHANNELS:
+            raise ValueError(f"vocoder: n_mels={config.n_mels}, the audio VAE makes 64-bin stereo log-mels")
+        if not 0 <= config.momentum < 1 or config.n_iter < 1:
+            raise ValueError(f"vocoder: need n_iter >= 1 and 0 <= momentum < 1, got {config.n_iter}, "
+                             f"{config.momentum}")
+        return config
+
+    @property
+    def sample_rate(self) -> int:
+        return self.sampling_rate
+
+    @property
+    def samples_per_frame(self) -> int:
+        return self.hop_length

@@ -1,0 +1,203 @@
+"""Every shipped workflow in the real ComfyUI frontend (headless Chromium, Playwright).
+
+The frontend is the installed `comfyui-frontend-package` (the test extra pins 1.35.9, the version
+ComfyUI 0.8 requires).  Set AVGEN_EXTRA_FRONTEND=DIR to check another build as well, e.g. the newest:
+`pip install --no-deps --target DIR comfyui-frontend-package`.  The app runs against
+comfy_stub_server.py, whose /object_info is built from NODE_CLASS_MAPPINGS while the model folders
+hold (empty) files under the names the workflows use and the input folder is workflows/inputs/,
+like the install of a user who has the models.
+
+For every workflows/*.json, loaded by clicking its card in the template browser (EXTENSIONS ->
+ComfyUI-AVGen): no missing node types, no node flagged with errors, widgets_values as the frontend
+re-saves them equal to the file's, every combo value among its options, no console or page errors,
+and app.graphToPrompt().output equal to `avgen convert --to api` (see _comparable_prompt).  Screenshots go
+to $AVGEN_SCREENSHOT_DIR if set, else to pytest's temporary folder (frontend-screens*/<version>/).
+
+Needs Debian's `chromium` (or $AVGEN_CHROMIUM), the Python packages playwright, aiohttp and
+comfyui-frontend-package; without them the tests skip, except under CI=true, where they fail.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from node_fixtures import EXAMPLE_INPUTS, WORKFLOWS_DIR
+
+from comfyui_avgen import cli
+from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, comfy_adapter
+from comfyui_avgen.runner.object_info import PACK_PYTHON_MODULE, object_info
+from comfyui_avgen.runner.widgets import combo_options, ordered_inputs, widget_values_to_inputs
+
+PACK = PACK_PYTHON_MODULE.removeprefix("custom_nodes.")
+PINNED_FRONTEND = "1.35.9"
+WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.json"))
+PYTHON_PACKAGES = {"playwright": "playwright", "aiohttp": "aiohttp", "comfyui_frontend_package": "comfyui-frontend-package"}
+# _meta keys later frontends copy from node properties (1.58 adds cnr_id and ver); 1.35.9 writes only the title.
+META_FROM_PROPERTIES = ("cnr_id", "ver", "aux_id")
+
+
+def chromium_executable() -> str | None:
+    """$AVGEN_CHROMIUM, else `chromium` on PATH (Debian's package), else None."""
+    return os.environ.get("AVGEN_CHROMIUM") or shutil.which("chromium")
+
+
+def _missing_requirements() -> list[str]:
+    missing = [f"the Python package {dist} (pip install -e '.[test]')"
+               for module, dist in PYTHON_PACKAGES.items() if importlib.util.find_spec(module) is None]
+    if chromium_executable() is None:
+        missing.append("Debian's chromium browser (apt-get install chromium), or $AVGEN_CHROMIUM")
+    return missing
+
+
+def _require_browser_tools() -> None:
+    missing = _missing_requirements()
+    if not missing:
+        return
+    message = "frontend tests need " + "; ".join(missing)
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (CI=true: a skip would hide that the frontend was never checked)")
+    pytest.skip(message)
+
+
+def _frontend_builds() -> list:
+    builds = [pytest.param("installed", id="installed")]
+    if os.environ.get("AVGEN_EXTRA_FRONTEND"):
+        builds.append(pytest.param(os.environ["AVGEN_EXTRA_FRONTEND"], id="extra"))
+    return builds
+
+
+def _user_files(root: Path) -> set[str]:
+    """Combo values of the shipped workflows that an install without any files does not offer:
+    the model files and folders (and example inputs) a user must have."""
+    empty = root / "empty"
+    names = set()
+    with comfy_adapter.configured(models_dir=empty, input_dir=empty):
+        for path in WORKFLOWS:
+            for node in json.loads(path.read_text(encoding="utf-8"))["nodes"]:
+                node_class = NODE_CLASS_MAPPINGS[node["type"]]
+                inputs = ordered_inputs(node_class)
+                values = widget_values_to_inputs(node_class, node.get("widgets_values"))
+                for name, value in values.items():
+                    options = combo_options(*inputs[name])
+                    if options is not None and value not in options:
+                        names.add(value)
+    return names
+
+
+def _user_install(root: Path) -> tuple[Path, Path]:
+    """(models dir, input dir) like a user of the shipped workflows has them: every file or folder
+    they name, empty, in every model folder; the example inputs as the input folder."""
+    models, names = root / "models", _user_files(root)
+    for folder in comfy_adapter.MODEL_FOLDERS:
+        for name in names:
+            target = models / folder / name
+            if Path(name).suffix.lower() in comfy_adapter.MODEL_EXTENSIONS:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(b"")
+            else:  # a model folder (Hugging Face layout)
+                target.mkdir(parents=True, exist_ok=True)
+                (target / "config.json").write_text("{}")
+    return models, EXAMPLE_INPUTS
+
+
+@pytest.fixture(scope="module", params=_frontend_builds())
+def frontend(request, tmp_path_factory):
+    _require_browser_tools()
+    from frontend_session import frontend_at, frontend_session, installed_frontend
+
+    build = installed_frontend() if request.param == "installed" else frontend_at(request.param)
+    root = tmp_path_factory.mktemp("frontend")
+    models, inputs = _user_install(root)
+    with comfy_adapter.configured(models_dir=models, input_dir=inputs):
+        info = object_info()
+    with frontend_session(build, info, {PACK: WORKFLOWS_DIR}, inputs, root / "profile", chromium_executable()) as session:
+        session.screens = _screens_dir(tmp_path_factory) / session.version
+        yield session
+    print(f"\nfrontend {session.version}: screenshots in {session.screens}; blocked requests: {session.blocked}; "
+          f"404 answers: {session.server.not_found}")
+
+
+def _screens_dir(tmp_path_factory) -> Path:
+    if os.environ.get("AVGEN_SCREENSHOT_DIR"):
+        return Path(os.environ["AVGEN_SCREENSHOT_DIR"])
+    return tmp_path_factory.mktemp("frontend-screens")
+
+
+def _convert(path: Path) -> dict:
+    """The stdout of `avgen convert PATH --to api`, parsed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["convert", str(path), "--to", "api"]) == 0
+    return json.loads(out.getvalue())
+
+
+def _comparable_prompt(graph: dict, workflow: dict) -> dict:
+    """graphToPrompt().output minus what only describes the browser session, so that it must equal
+    `avgen convert` exactly (ids, class_type, every input value and link, _meta.title):
+    - inputs of transient preview widgets (1.35.9 sends "video-preview": "" once a LoadVideo preview
+      has loaded) when the node class has no such input; ComfyUI ignores them, and so does avgen;
+    - _meta keys copied from node properties (1.58 adds cnr_id and ver), once checked equal to them.
+    JSON numbers compare by value (JavaScript writes 1.0 as 1)."""
+    properties = {str(n["id"]): n.get("properties", {}) for n in workflow["nodes"]}
+    transient = {n["id"]: set(n["transient_widgets"]) for n in graph["nodes"]}
+    cleaned = {}
+    for node_id, entry in graph["output"].items():
+        declared = ordered_inputs(NODE_CLASS_MAPPINGS[entry["class_type"]])
+        inputs = {k: v for k, v in entry["inputs"].items() if k in declared or k not in transient[node_id]}
+        meta = dict(entry.get("_meta", {}))
+        for key in META_FROM_PROPERTIES:
+            if key in meta:
+                assert meta.pop(key) == properties[node_id].get(key), f"node {node_id}: _meta.{key}"
+        cleaned[node_id] = {**entry, "inputs": inputs, "_meta": meta}
+    return cleaned
+
+
+def test_installed_frontend_is_the_pinned_one():
+    _require_browser_tools()
+    from frontend_session import installed_frontend
+
+    assert installed_frontend().version == PINNED_FRONTEND, "the test extra pins comfyui-frontend-package==1.35.9"
+
+
+def test_app_boots_with_every_pack_node(frontend):
+    assert frontend.version == frontend.build.version
+    titles = frontend.page.evaluate(
+        "(names) => names.map((n) => window.LiteGraph.registered_node_types[n]?.title ?? null)", sorted(NODE_CLASS_MAPPINGS))
+    assert titles == [NODE_DISPLAY_NAME_MAPPINGS.get(n, n) for n in sorted(NODE_CLASS_MAPPINGS)]
+    assert frontend.page_errors == []
+    outside = frontend.page.evaluate("() => fetch('https://example.com/').then(() => 'reached', () => 'blocked')")
+    assert (outside, frontend.blocked[-1:]) == ("blocked", ["https://example.com/"])
+
+
+def test_template_browser_lists_every_workflow_under_the_pack(frontend):
+    assert frontend.template_names(PACK) == [p.stem for p in WORKFLOWS]
+    frontend.screenshot(frontend.screens / "template_browser.png", fit=False)
+    frontend.page.keyboard.press("Escape")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_workflow_loads_and_converts_like_avgen(frontend, path):
+    workflow = json.loads(path.read_text(encoding="utf-8"))
+    errors_before = len(frontend.console_errors), len(frontend.page_errors)
+    frontend.open_template(PACK, path.stem, len(workflow["nodes"]))
+    graph = frontend.inspect()
+    frontend.screenshot(frontend.screens / f"{path.stem}.png")
+
+    assert graph["missing"] == []
+    assert [n for n in graph["nodes"] if not n["registered"] or n["has_errors"]] == []
+    saved = {str(n["id"]): n.get("widgets_values", []) for n in workflow["nodes"]}
+    assert {n["id"]: n["widgets_values"] for n in graph["nodes"]} == saved
+    bad_combos = [(n["type"], c["name"], c["value"]) for n in graph["nodes"] for c in n["combos"]
+                  if c["value"] not in c["options"]]
+    assert bad_combos == []
+    theirs, ours = _comparable_prompt(graph, workflow), _convert(path)
+    differing = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
+    theirs, ours = ({k: side.get(k) for k in differing} for side in (theirs, ours))
+    assert theirs == ours, f"graphToPrompt {json.dumps(theirs)}\navgen convert {json.dumps(ours)}"
+    assert (frontend.console_errors[errors_before[0]:], frontend.page_errors[errors_before[1]:]) == ([], [])
