@@ -8,6 +8,7 @@ latent space needs are measured on the pool's latent means and stored in each VA
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +17,7 @@ import torch
 
 from ..models.audio.audio_latents import patchify_audio_latent
 from ..models.audio.audio_vae import AudioVAE, AudioVAEConfig
+from ..models.video_vae.blocks import DepthToSpaceUpsample, ResnetBlock3D
 from ..models.video_vae.config import VideoVAEConfig
 from ..models.video_vae.vae import VideoVAE
 from . import video_vae_forward
@@ -39,10 +41,32 @@ def _noisy(mean: torch.Tensor) -> torch.Tensor:
     return mean + LATENT_NOISE * spread * torch.randn_like(mean)
 
 
+def _same_for_every_phase(conv: torch.nn.Conv3d, phases: int) -> None:
+    """ICNR: output channels (c, phase) start equal across phases, so depth-to-space starts as nearest upsampling."""
+    for tensor in (conv.weight, conv.bias):
+        grouped = tensor.data.view(tensor.shape[0] // phases, phases, *tensor.shape[1:])
+        grouped.copy_(grouped[:, :1].expand_as(grouped).clone())
+
+
+@torch.no_grad()
+def initialise_video_vae(vae: VideoVAE) -> None:
+    """Start from a smooth autoencoder: every resnet branch zero (identity blocks), every depth-to-space conv (the
+    upsamplers and the decoder's unpatchifying conv_out) ICNR-initialised. With the default initialisation each of
+    the decoder's 8192 sub-pixel phases must learn the same colours on its own, which takes thousands of steps."""
+    for module in vae.modules():
+        if isinstance(module, ResnetBlock3D):
+            module.conv2.conv.weight.zero_()
+            module.conv2.conv.bias.zero_()
+        elif isinstance(module, DepthToSpaceUpsample):
+            _same_for_every_phase(module.conv.conv, math.prod(module.stride))
+    _same_for_every_phase(vae.decoder.conv_out.conv, vae.config.patch_size ** 2)
+
+
 def video_vae_stage(config: dict, pool: ClipPool, budget_s: float, seed: int, lr: float = 2e-3
                     ) -> tuple[Stage, VideoVAE]:
     torch.manual_seed(seed)
     vae = VideoVAE(VideoVAEConfig.from_config(config))
+    initialise_video_vae(vae)
     params = list(vae.encoder.parameters()) + list(vae.decoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
     rng = np.random.default_rng(seed)
