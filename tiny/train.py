@@ -3,7 +3,7 @@
     python -m comfyui_avgen.tiny.train --out DIR [--minutes-per-stage ...] [--clips N] [--resume]
                                        [--threads N] [--export-to DIR]
 
-Stages (each time-budgeted, checkpointed to DIR/<stage>.pt every 2 minutes, skipped or resumed with --resume):
+Stages (each time-budgeted, checkpointed to DIR/<stage>.safetensors every 2 minutes, skipped or resumed with --resume):
   pool       render the training clips once (DIR/pool/)
   video_vae  the video VAE on random 9-frame 64x64 crops (MSE weighted 5x on the shape, latent noise)
   audio_vae  the audio VAE on the clips' log-mels (L1 weighted 3x on events, latent noise)
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
-    if not args.resume and any(args.out.glob("*.pt")):
+    if not args.resume and any(args.out.glob("*.safetensors")):
         parser.error(f"{args.out} already holds stage checkpoints: pass --resume, or choose another --out")
     torch.set_num_threads(args.threads)
     train(args.out, minutes, args.clips, args.seed, None if args.no_export else args.export_to)

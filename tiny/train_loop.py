@@ -1,7 +1,7 @@
 """A time-budgeted, resumable training loop shared by the AVGen-Tiny training stages.
 
 A stage trains its modules for a wall-clock budget. Every `SAVE_EVERY_S` seconds, and at the end, it writes
-`<out>/<stage>.pt` with the step, the seconds spent, the modules', optimisers' and EMA states and the loss log;
+`<out>/<stage>.safetensors` (tiny/state_file.py) with the step, the seconds spent, the modules', optimisers' and EMA states and the loss log;
 a stage whose file says `done` is skipped, an unfinished one resumes where its file stops (its budget counts the
 seconds already spent). Losses are printed as one line per `LOG_EVERY_S` seconds, averaged since the last line.
 """
@@ -15,6 +15,8 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+from .state_file import load_state, save_state
 
 SAVE_EVERY_S = 120.0
 LOG_EVERY_S = 30.0
@@ -75,21 +77,19 @@ class Stage:
 
 
 def stage_path(out: Path, name: str) -> Path:
-    return out / f"{name}.pt"
+    return out / f"{name}.safetensors"
 
 
 def load_stage_file(out: Path, name: str) -> dict | None:
     path = stage_path(out, name)
-    return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+    return load_state(path) if path.is_file() else None
 
 
 def _save(stage: Stage, out: Path) -> None:
     payload = {"state": stage.state, "optimizer": stage.optimizer.state_dict(),
                "modules": {k: m.state_dict() for k, m in stage.modules.items()},
                "ema": stage.ema.state_dict() if stage.ema else None}
-    tmp = stage_path(out, stage.name).with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(stage_path(out, stage.name))
+    save_state(payload, stage_path(out, stage.name))
 
 
 def run_stage(stage: Stage, out: Path, log: Callable[[str], None]) -> dict:

@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from ..models.audio.audio_latents import patchify_audio_latent
 from ..models.audio.audio_vae import AudioVAE, AudioVAEConfig
@@ -122,10 +123,10 @@ def audio_vae_stage(config: dict, pool: ClipPool, budget_s: float, seed: int, lr
 def encode_pool(pool: ClipPool, vae: VideoVAE, audio_vae: AudioVAE, out: Path, log: Callable[[str], None],
                 chunk: int = 16) -> dict[str, torch.Tensor]:
     """Un-normalised latent means of every pool clip, {"video": (N, C, F', H', W'), "audio": (N, z, T', 16)},
-    cached in `out/latents.pt`."""
-    path = out / "latents.pt"
+    cached in `out/latents.safetensors`."""
+    path = out / "latents.safetensors"
     if path.is_file():
-        latents = torch.load(path)
+        latents = load_file(str(path))
         if latents["video"].shape[0] == len(pool):
             return latents
     vae.eval()
@@ -139,7 +140,7 @@ def encode_pool(pool: ClipPool, vae: VideoVAE, audio_vae: AudioVAE, out: Path, l
         if (start // chunk) % 20 == 0:
             log(f"[latents] encoded {start + len(index)}/{len(pool)} clips")
     latents = {"video": torch.cat(video), "audio": torch.cat(audio)}
-    torch.save(latents, path)
+    save_file(latents, str(path))
     return latents
 
 
