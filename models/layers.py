@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import attention
 from .rope import apply_rope_heads
 
 RMS_EPS = 1e-6
@@ -48,8 +49,9 @@ def strength_mask_bias(strength: torch.Tensor | None, dtype: torch.dtype) -> tor
 
 
 def scaled_dot_product(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """Attention over (B, H, T, d) tensors with scale 1/sqrt(d) and an optional additive bias."""
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0 / math.sqrt(q.shape[-1]))
+    """Attention over (B, H, T, d) tensors with scale 1/sqrt(d) and an optional additive bias; the kernel is
+    chosen per call by `attention.attention` (SDPA, chunked, flash-attn or SageAttention)."""
+    return attention(q, k, v, bias, scale=1.0 / math.sqrt(q.shape[-1]))
 
 
 class Attention(nn.Module):

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from golden import compare, discover_cases
-from parity.sampling_cases import run_sampler
+from parity.sampling_cases import run_sampler, sampler_streams
 
+from comfyui_avgen.models.checkpoint import CheckpointFile
 from comfyui_avgen.models.positions import guide_positions, video_positions
 from comfyui_avgen.models.sampling.conditioning import KeyframeConditioning, LatentIndexConditioning, apply_conditionings
 from comfyui_avgen.models.sampling.defaults import defaults_for_checkpoint_metadata, defaults_for_model_version
@@ -19,6 +20,7 @@ from comfyui_avgen.models.sampling.sampler import SamplerStream, check_sigmas, s
 from comfyui_avgen.models.sampling.schedules import (
     distilled_sigmas, ltx2_sigmas, shift_for_tokens, stage2_distilled_sigmas, video_token_count,
 )
+from comfyui_avgen.models.transformer.model import load_transformer
 from comfyui_avgen.models.sampling.state import (
     AudioGrid, VideoGrid, add_noise, audio_state, draw_noise, frozen, patchify_audio, patchify_video,
     target_latent, unpatchify_audio, unpatchify_video, video_state,
@@ -298,3 +300,35 @@ SAMPLER_CASES = [c for c in discover_cases() if c.component == "sampler" and c.a
 def test_batched_passes_stay_within_golden_tolerance(case):
     results = compare(case, run_sampler(case, batched_passes=True))
     assert all(r.ok for r in results), "; ".join(r.message for r in results)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_text_context_is_projected_once_per_run(batched):
+    """The caption projection runs once per distinct context tensor during a run, not once per step and pass,
+    with results equal to projecting at every call; the memo is gone after the run."""
+    case = next(c for c in SAMPLER_CASES if c.name.endswith("t2av_cfg_4steps"))
+    model = load_transformer(CheckpointFile(str(case.checkpoint)))
+    calls = []
+    hooks = [getattr(model, name).register_forward_hook(lambda *_: calls.append(1))
+             for name in ("caption_projection", "audio_caption_projection")]
+    video, audio = sampler_streams(case)
+    reused = sample(model, video, audio, case.inputs()["sigmas"], batched_passes=batched)
+    assert len(calls) == (2 if batched else 4)  # per stream: stacked cond+uncond, or cond and uncond
+    assert model._projected_contexts is None
+    for hook in hooks:
+        hook.remove()
+    steps = case.inputs()["sigmas"].numel() - 1
+    every_call = sample(_NoReuse(model), video, audio, case.inputs()["sigmas"], batched_passes=batched)
+    assert steps > 1
+    assert torch.equal(reused.video_latent, every_call.video_latent)
+    assert torch.equal(reused.audio_latent, every_call.audio_latent)
+
+
+class _NoReuse:
+    """The DiT without `reusing_text_context`: the sampler projects the context at every call."""
+
+    def __init__(self, model):
+        self.model, self.config = model, model.config
+
+    def __call__(self, *args, **kwargs):
+        return self.model(*args, **kwargs)

@@ -67,6 +67,7 @@ class GuidedDenoiser:
         self.batched_passes = batched_passes
         self.passes = _passes(video.guider, audio.guider)
         self._last: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
+        self._stacked_contexts: dict = {}
 
     def __call__(self, video_state: LatentState, audio_state: LatentState, step: int, sigma: torch.Tensor):
         skip_video, skip_audio = self.video.guider.skips(step), self.audio.guider.skips(step)
@@ -100,15 +101,22 @@ class GuidedDenoiser:
             "negative": stream.negative_context if stream.negative_context is not None else stream.context,
         }
 
-    @staticmethod
-    def _model_input(parts: dict, names: list[str]) -> StreamInput:
+    def _stacked_context(self, contexts: list[torch.Tensor]) -> torch.Tensor:
+        """`torch.cat(contexts)`, the same tensor at every step (so the DiT can reuse its projection)."""
+        key = tuple(id(c) for c in contexts)
+        kept = self._stacked_contexts.get(key)
+        if kept is None or any(a is not b for a, b in zip(kept[0], contexts)):
+            kept = self._stacked_contexts[key] = (contexts, torch.cat(contexts, dim=0))
+        return kept[1]
+
+    def _model_input(self, parts: dict, names: list[str]) -> StreamInput:
         """StreamInput of the given passes stacked along the batch (one pass = the plain batch)."""
         contexts = [parts["negative"] if name == "uncond" else parts["context"] for name in names]
         if len(names) == 1:
             repeat, context = (lambda t: t), contexts[0]
         else:
             repeat = lambda t: None if t is None else t.repeat(len(names), *[1] * (t.ndim - 1))  # noqa: E731
-            context = torch.cat(contexts, dim=0)
+            context = self._stacked_context(contexts)
         return StreamInput(
             latent=repeat(parts["latent"]), timesteps=repeat(parts["timesteps"]), sigma=repeat(parts["sigma"]),
             positions=repeat(parts["positions"]), attention_mask=repeat(parts["attention_mask"]),

@@ -10,6 +10,7 @@ x0 (progress bars, live previews); raising from it aborts sampling.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -98,6 +99,15 @@ def denoise(
     """The Euler loop on already noised states; returns the final states (token layout)."""
     sigmas = check_sigmas(sigmas).to(video_state.latent.device)
     denoiser = GuidedDenoiser(model, video, audio, batched_passes=batched_passes)
+    reuse = getattr(model, "reusing_text_context", None)
+    with reuse() if reuse is not None else nullcontext():
+        video_state, audio_state = _euler_loop(denoiser, video_state, audio_state, sigmas, callback)
+    return video_state, audio_state
+
+
+def _euler_loop(denoiser: GuidedDenoiser, video_state: LatentState, audio_state: LatentState,
+                sigmas: torch.Tensor, callback: Callable[[StepProgress], None] | None
+                ) -> tuple[LatentState, LatentState]:
     total = sigmas.numel() - 1
     for step in range(total):
         sigma, sigma_next = sigmas[step], sigmas[step + 1]

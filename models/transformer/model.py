@@ -2,6 +2,8 @@
 connectors): stream input preparation, the block stack and the output heads; builder and loader."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,6 +66,32 @@ class AVTransformer(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.patchify_proj.weight.dtype
 
+    @contextmanager
+    def reusing_text_context(self):
+        """Within the block, each stream's projected text context is computed once per context tensor (the
+        sampler passes the same tensors at every step): the caption projection is the largest fixed cost of a
+        forward outside the blocks. The weights and hooks must not change inside the block."""
+        self._projected_contexts = {}
+        try:
+            yield self
+        finally:
+            self._projected_contexts = None
+
+    def _project_context(self, projection: nn.Module | None, raw: torch.Tensor, context: torch.Tensor,
+                         audio: bool) -> torch.Tensor:
+        """`projection(context)`, remembered for `raw` (the caller's tensor) inside `reusing_text_context`."""
+        if projection is None:
+            return context
+        memo = getattr(self, "_projected_contexts", None)
+        if memo is None:
+            return projection(context)
+        kept = memo.get((audio, id(raw)))
+        if kept is not None and kept[0] is raw:  # the tensor itself is kept alive, so its id is not reused
+            return kept[1]
+        projected = projection(context)
+        memo[(audio, id(raw))] = (raw, projected)
+        return projected
+
     @property
     def device(self) -> torch.device:
         return self.patchify_proj.weight.device
@@ -119,7 +147,7 @@ class AVTransformer(nn.Module):
             sigma = s.sigma.to(device, torch.float32).reshape(batch, 1) * ts_mult
             state.prompt_ada, _ = DistinctTimesteps(sigma).modulation(m["prompt_adaln"], dtype)
         context = s.context.to(device=device, dtype=dtype)
-        state.context = m["caption"](context) if m["caption"] is not None else context
+        state.context = self._project_context(m["caption"], s.context, context, audio)
         expected_ctx = c.audio_context_dim if audio else c.video_context_dim
         if state.context.shape[0] != batch or state.context.shape[-1] != expected_ctx:
             raise ValueError(f"{'audio' if audio else 'video'} context: expected (B={batch}, L, {expected_ctx}) "
