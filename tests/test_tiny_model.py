@@ -73,6 +73,20 @@ def test_minutes_per_stage_accepts_one_number_or_named_stages():
         parse_minutes("vocoder=3")
 
 
+def test_video_crops_land_on_the_shape():
+    """With on_shape=1 every crop of a clip with a shape contains shape pixels; crops are in [-1, 1]."""
+    from comfyui_avgen.tiny.dataset import render_clip
+    from comfyui_avgen.tiny.train_data import ClipPool, _shape_mask, video_crops
+
+    clips = [render_clip(sample_spec(seed)) for seed in range(4)]
+    frames = np.stack([np.round(c.frames * 255) for c in clips]).astype(np.uint8)
+    pool = ClipPool(frames, np.zeros((4, 2, 8, 64), np.float32), [c.caption for c in clips], list(range(4)))
+    crops = video_crops(pool, np.random.default_rng(0), 16, 9, 64, on_shape=1.0)
+    assert crops.shape == (16, 3, 9, 64, 64) and crops.min() >= -1 and crops.max() <= 1
+    pixels = ((crops + 1) * 127.5).round().permute(0, 2, 3, 4, 1).numpy().astype(np.uint8)
+    assert all(_shape_mask(crop).any() for crop in pixels)
+
+
 # --- packaged weights -------------------------------------------------------------------------------------
 
 

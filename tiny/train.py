@@ -5,7 +5,7 @@
 
 Stages (each time-budgeted, checkpointed to DIR/<stage>.safetensors every 2 minutes, skipped or resumed with --resume):
   pool       render the training clips once (DIR/pool/)
-  video_vae  the video VAE on random 9-frame 64x64 crops (MSE weighted 5x on the shape, latent noise)
+  video_vae  the video VAE on 9-frame 64x64 crops, most placed on the shape (MSE weighted 5x on it, latent noise)
   audio_vae  the audio VAE on the clips' log-mels (L1 weighted 3x on events, latent noise)
   latents    encode the pool, measure the per-channel latent statistics
   dit        the text path and the DiT together, rectified flow on both streams (EMA of the weights)

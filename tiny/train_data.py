@@ -75,15 +75,31 @@ def open_pool(out: Path) -> ClipPool:
                     list(range(len(captions))))
 
 
-def video_crops(pool: ClipPool, rng: np.random.Generator, batch: int, frames: int, size: int) -> torch.Tensor:
+def _shape_mask(rgb: np.ndarray) -> np.ndarray:
+    """uint8 [..., 3] -> bool [...]: the shape's pixels (saturated or bright; backgrounds are neither)."""
+    high, low = rgb.max(axis=-1).astype(np.float32), rgb.min(axis=-1).astype(np.float32)
+    return ((high - low) > 0.35 * np.maximum(high, 1.0)) | (high > 0.75 * 255)
+
+
+def video_crops(pool: ClipPool, rng: np.random.Generator, batch: int, frames: int, size: int,
+                on_shape: float = 0.85) -> torch.Tensor:
     """Random clips, frame windows of `frames` (1 + 8k) and square crops of `size` pixels, randomly mirrored:
-    (B, 3, frames, size, size) in [-1, 1]."""
+    (B, 3, frames, size, size) in [-1, 1]. A fraction `on_shape` of the crops contains the shape (a crop placed
+    at random could miss it more often than not, and the shape is what the decoder must get right)."""
     index = rng.integers(len(pool), size=batch)
     total, height, width = pool.frames.shape[1:4]
     out = np.empty((batch, frames, size, size, 3), dtype=np.uint8)
     for i, clip in enumerate(index):
-        t, y, x = rng.integers(total - frames + 1), rng.integers(height - size + 1), rng.integers(width - size + 1)
-        crop = pool.frames[clip, t:t + frames, y:y + size, x:x + size]
+        t = rng.integers(total - frames + 1)
+        window = pool.frames[clip, t:t + frames]
+        ys, xs = np.nonzero(_shape_mask(window).any(axis=0))
+        if len(ys) and rng.random() < on_shape:
+            margin = size // 8
+            y = int(np.clip(np.median(ys) - rng.integers(margin, size - margin), 0, height - size))
+            x = int(np.clip(np.median(xs) - rng.integers(margin, size - margin), 0, width - size))
+        else:
+            y, x = rng.integers(height - size + 1), rng.integers(width - size + 1)
+        crop = window[:, y:y + size, x:x + size]
         out[i] = crop[:, :, ::-1] if rng.random() < 0.5 else crop
     return torch.from_numpy(out).permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0)
 

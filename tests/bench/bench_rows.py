@@ -36,7 +36,7 @@ def dit_row(spec: dict) -> dict:
     blocks[-1].register_forward_hook(lambda *_: marks.__setitem__("end", time.perf_counter()))
     linears = [m for m in blocks[0].modules() if isinstance(m, torch.nn.Linear)]
     before_forward = bm.current_rss_mib()
-    with torch.inference_mode():
+    with torch.inference_mode(), model.reusing_text_context():  # as in a sampler run: the text is projected once
         counter = FlopCounterMode(display=False)
         with counter, bm.LinearShapes(linears) as shapes:
             model(video, audio)  # warm-up, FLOP count and the Linear shapes of one block
@@ -100,7 +100,7 @@ def vae_row(spec: dict) -> dict:
     z = torch.randn((1, decoder.config.latent_channels, *spec["latent"]), generator=g).to(dtype)
     timestep = torch.full((1,), 0.05) if decoder.timestep_conditioning else None
     before = bm.current_rss_mib()
-    with torch.inference_mode():
+    with torch.inference_mode(), model.reusing_text_context():  # as in a sampler run: the text is projected once
         counter = FlopCounterMode(display=False)
         with counter:
             pixels = decoder(z, timestep)

@@ -8,7 +8,8 @@ Every row runs in its own subprocess (peak RSS = that row's own `ru_maxrss`). Ro
 - DiT, full width (19B: video 4096, audio 2048, 32 heads), 2 layers, 384 and 1536 video + 42 audio + 128 text
   tokens, image-to-video timesteps (two distinct values), random weights; fp32 through F.linear (MKL) and
   through oneDNN, bf16 through F.linear and through the automatic CPU path (`models/cpu_linear.py`: float32
-  compute on CPUs without native bf16). Columns: seconds per layer (block loop / layers), per forward, outside
+  compute on CPUs without native bf16), timed as sampler steps (the text context projected once per run).
+  Columns: seconds per layer (block loop / layers), per forward, outside
   the blocks; GFLOP of one layer (torch's FLOP counter); achieved GFLOP/s; the ratio of that rate to the rate
   of the layer's own Linear calls run as bare GEMMs through F.linear (MKL) and through oneDNN in the same
   dtype (n/a where oneDNN cannot run the dtype); peak RSS, weights and an estimate of one block's activations;
