@@ -100,7 +100,7 @@ def vae_row(spec: dict) -> dict:
     z = torch.randn((1, decoder.config.latent_channels, *spec["latent"]), generator=g).to(dtype)
     timestep = torch.full((1,), 0.05) if decoder.timestep_conditioning else None
     before = bm.current_rss_mib()
-    with torch.inference_mode(), model.reusing_text_context():  # as in a sampler run: the text is projected once
+    with torch.inference_mode():
         counter = FlopCounterMode(display=False)
         with counter:
             pixels = decoder(z, timestep)
