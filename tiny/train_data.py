@@ -75,10 +75,14 @@ def open_pool(out: Path) -> ClipPool:
                     list(range(len(captions))))
 
 
+# The shape's pixels are saturated or bright; the backgrounds are neither.
+SHAPE_MIN_SATURATION, SHAPE_MIN_BRIGHTNESS = 0.35, 0.75
+
+
 def _shape_mask(rgb: np.ndarray) -> np.ndarray:
-    """uint8 [..., 3] -> bool [...]: the shape's pixels (saturated or bright; backgrounds are neither)."""
+    """uint8 [..., 3] -> bool [...]: the shape's pixels (as `foreground_weight` finds them)."""
     high, low = rgb.max(axis=-1).astype(np.float32), rgb.min(axis=-1).astype(np.float32)
-    return ((high - low) > 0.35 * np.maximum(high, 1.0)) | (high > 0.75 * 255)
+    return ((high - low) > SHAPE_MIN_SATURATION * np.maximum(high, 1.0)) | (high > SHAPE_MIN_BRIGHTNESS * 255)
 
 
 def video_crops(pool: ClipPool, rng: np.random.Generator, batch: int, frames: int, size: int,
@@ -109,4 +113,4 @@ def foreground_weight(pixels: torch.Tensor, boost: float = 4.0) -> torch.Tensor:
     rgb = (pixels + 1) * 0.5
     high, low = rgb.amax(dim=1, keepdim=True), rgb.amin(dim=1, keepdim=True)
     saturation = (high - low) / high.clamp_min(1e-3)
-    return 1.0 + boost * ((saturation > 0.35) | (high > 0.75)).float()
+    return 1.0 + boost * ((saturation > SHAPE_MIN_SATURATION) | (high > SHAPE_MIN_BRIGHTNESS)).float()

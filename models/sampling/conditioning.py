@@ -92,15 +92,7 @@ class KeyframeConditioning:
             g.batch, self.latent.shape[2], g.height, g.width, g.fps, self.frame_idx, self.num_pixel_frames,
             g.scale_factors, g.causal_fix, device=device,
         )
-        mask = torch.full((g.batch, tokens.shape[1], 1), 1.0 - self.strength, device=device)
-        return replace(
-            state,
-            latent=torch.cat([state.latent, torch.zeros_like(tokens)], dim=1),
-            clean=torch.cat([state.clean, tokens], dim=1),
-            denoise_mask=torch.cat([state.denoise_mask, mask], dim=1),
-            positions=torch.cat([state.positions, positions], dim=2),
-            attention_mask=extended_attention_mask(state, tokens.shape[1], self.attention_strength),
-        )
+        return append_guide_tokens(state, tokens, positions, self.strength, self.attention_strength)
 
 
 @dataclass(frozen=True)
@@ -136,15 +128,7 @@ class ReferenceConditioning:
                              f"({g.batch}, {g.channels}, frames, height, width)")
         device = state.latent.device
         tokens = patchify_video(latent.to(device=device, dtype=torch.float32))
-        mask = torch.full((g.batch, tokens.shape[1], 1), 1.0 - self.strength, device=device)
-        return replace(
-            state,
-            latent=torch.cat([state.latent, torch.zeros_like(tokens)], dim=1),
-            clean=torch.cat([state.clean, tokens], dim=1),
-            denoise_mask=torch.cat([state.denoise_mask, mask], dim=1),
-            positions=torch.cat([state.positions, self.positions(state)], dim=2),
-            attention_mask=extended_attention_mask(state, tokens.shape[1], self.attention_strength),
-        )
+        return append_guide_tokens(state, tokens, self.positions(state), self.strength, self.attention_strength)
 
     def positions(self, state: LatentState) -> torch.Tensor:
         """(B, 3, F'*H'*W', 2) float32 bounds of the reference tokens in the target's coordinates."""
@@ -158,6 +142,21 @@ class ReferenceConditioning:
         if self.downscale_factor != 1:
             positions[:, 1:] = positions[:, 1:] * int(self.downscale_factor)
         return positions
+
+
+def append_guide_tokens(state: LatentState, tokens: torch.Tensor, positions: torch.Tensor, strength: float,
+                        attention_strength: float | None) -> LatentState:
+    """`state` with clean `tokens` (B, T, C) at `positions` (B, 3, T, 2) appended: denoise mask 1 - strength,
+    attention to and from them weighted by `attention_strength`."""
+    mask = torch.full((tokens.shape[0], tokens.shape[1], 1), 1.0 - strength, device=tokens.device)
+    return replace(
+        state,
+        latent=torch.cat([state.latent, torch.zeros_like(tokens)], dim=1),
+        clean=torch.cat([state.clean, tokens], dim=1),
+        denoise_mask=torch.cat([state.denoise_mask, mask], dim=1),
+        positions=torch.cat([state.positions, positions], dim=2),
+        attention_mask=extended_attention_mask(state, tokens.shape[1], attention_strength),
+    )
 
 
 def extended_attention_mask(state: LatentState, new_tokens: int, attention_strength: float | None

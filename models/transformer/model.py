@@ -39,6 +39,7 @@ class AVTransformer(nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
         c = self.config = config
+        self._projected_contexts: dict | None = None  # set inside `reusing_text_context`
         dv, da, n = c.video_dim, c.audio_dim, c.adaln_params
         self.patchify_proj = nn.Linear(c.video_in_channels, dv)
         self.audio_patchify_proj = nn.Linear(c.audio_in_channels, da)
@@ -82,7 +83,7 @@ class AVTransformer(nn.Module):
         """`projection(context)`, remembered for `raw` (the caller's tensor) inside `reusing_text_context`."""
         if projection is None:
             return context
-        memo = getattr(self, "_projected_contexts", None)
+        memo = self._projected_contexts
         if memo is None:
             return projection(context)
         kept = memo.get((audio, id(raw)))

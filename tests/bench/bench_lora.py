@@ -32,7 +32,7 @@ from comfyui_avgen.models.transformer.model import CHECKPOINT_PREFIX, build_tran
 from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dit import _inputs, _load_config
+from bench_models import dit_inputs, load_config
 
 ATTENTION_PROJECTIONS = (".to_q", ".to_k", ".to_v", ".to_out.0")
 
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
 
 
 def run(args, folder: Path) -> None:
-    config = _load_config(args.family, args.layers)
+    config = load_config(args.family, args.layers)
     ckpt_path = folder / "dit.safetensors"
     model_bytes = write_checkpoint(ckpt_path, config)
     lazy_t = best_of(args.repeats, lambda: open_ltx(ckpt_path).load_transformer(torch.float32))
@@ -138,7 +138,7 @@ def run(args, folder: Path) -> None:
         ratio = f"  {reload_t[1] / max(cpu, 1e-6):8.1f}x less" if label != rows[0][0] else ""
         print(f"  {label:50s} {wall * 1000:10.1f} {cpu * 1000:10.1f}{ratio}")
     if args.forward_tokens:
-        video, audio = _inputs(model, args.forward_tokens, 8, 32, torch.float32)
+        video, audio = dit_inputs(model, args.forward_tokens, 8, 32, torch.float32)
         with torch.inference_mode():
             plain = best_of(args.repeats, lambda: model(video, audio))
             with applied_loras(model, [a], args.family):

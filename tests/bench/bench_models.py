@@ -41,6 +41,8 @@ def load_config(family: str, layers: int | None = None, quick: bool = False) -> 
     meta = json.loads((CONFIGS / CONFIG_FILES[family]).read_text())
     config = meta["config"] if "config" in meta else meta
     config = copy.deepcopy(json.loads(config) if isinstance(config, str) else config)
+    if "model_version" in meta:
+        config["model_version"] = meta["model_version"]
     t = config["transformer"]
     if layers is not None:
         t["num_layers"] = layers
