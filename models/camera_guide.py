@@ -24,6 +24,7 @@ from kornia.geometry.camera.perspective import project_points, unproject_points
 from kornia.geometry.linalg import transform_points
 
 from .camera_path import CameraPath
+from .positions import VIDEO_SCALE_FACTORS
 
 VALID_COVERAGE = 0.5  # a pixel is valid when the accepted splat weights cover at least this much of it
 MAX_SPLAT_SPACING = 1.25  # larger on-screen spacings between reference samples trigger supersampling
@@ -193,7 +194,7 @@ def _pull_push(weighted: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return own * coverage + up * (1.0 - coverage)
 
 
-def latent_validity(valid: torch.Tensor, scale_factors: tuple[int, int, int] = (8, 32, 32)) -> torch.Tensor:
+def latent_validity(valid: torch.Tensor, scale_factors: tuple[int, int, int] = VIDEO_SCALE_FACTORS) -> torch.Tensor:
     """(F, H, W) pixel validity -> (F', H', W') fraction valid per latent cell (frame 0 alone, then groups of
     `scale_factors[0]` frames; spatial blocks of scale_factors[1] x scale_factors[2] pixels)."""
     step, block_h, block_w = scale_factors

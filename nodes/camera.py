@@ -289,7 +289,7 @@ class AVGenCameraGuide:
         if encoded.shape[1:] != latent.video.shape[1:]:
             raise NodeInputError(GUIDE_NODE, f"encoded guide {tuple(encoded.shape[1:])} does not match the latent's "
                                              f"{tuple(latent.video.shape[1:])}: the video VAE is not the model's")
-        coverage = latent_validity(rendered.valid.cpu())
+        coverage = latent_validity(rendered.valid.cpu(), latent.scale_factors)
         keep = (coverage >= KEEP_TOKEN_COVERAGE).flatten()
         keyframe = KeyframeConditioning(latent=_to_batch(GUIDE_NODE, "the guide", encoded, latent.video.shape[0]),
                                         frame_idx=0, strength=float(strength), num_pixel_frames=latent.pixel_frames)

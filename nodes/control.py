@@ -79,7 +79,7 @@ def encode_reference(node: str, video_vae, latent: AVLatent, control: torch.Tens
     for name, value in (("strength", strength), ("attention_strength", attention_strength)):
         if not 0.0 <= value <= 1.0:
             raise NodeInputError(node, f"{name} must be in [0, 1], got {value}")
-    side = VIDEO_SCALE_FACTORS[1]
+    side = latent.scale_factors[1]
     height, width = latent.height // downscale, latent.width // downscale
     if latent.height % downscale or latent.width % downscale or height % side or width % side:
         raise NodeInputError(node, f"the clip's {latent.width}x{latent.height} divided by the downscale factor "

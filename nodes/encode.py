@@ -80,8 +80,9 @@ class AVGenImageEncode:
 
     def encode(self, video_vae, image, width: int, height: int, resize_mode: str, crf: int):
         node = "AVGenImageEncode"
-        check_side(node, "width", width)
-        check_side(node, "height", height)
+        scale = video_vae.vae.config.encoder_scale
+        check_side(node, "width", width, scale[2])
+        check_side(node, "height", height, scale[1])
         image = _check_image(node, "image", image)
         if image.shape[0] != 1:
             raise NodeInputError(node, f"image holds a batch of {image.shape[0]} images, one is expected: select one "

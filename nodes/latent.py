@@ -10,6 +10,7 @@ from ..models.audio.audio_vae import AudioVAEConfig
 from ..models.positions import VIDEO_SCALE_FACTORS, latent_shape_for
 from ..models.sampling import LatentIndexConditioning
 from ..models.sampling.state import AudioGrid
+from ..models.video_vae.config import VideoVAEConfig
 from .errors import NodeInputError
 from .types import AV_LATENT, MODEL, VIDEO_LATENT, AVLatent, ModelHandle, VideoLatent
 
@@ -41,9 +42,21 @@ def audio_latent_layout(model: ModelHandle) -> tuple[int, int]:
     return z, mel_bins
 
 
-def check_side(node: str, name: str, value: int) -> None:
-    """Named error unless `value` is a multiple of 32 and >= 64."""
-    step = VIDEO_SCALE_FACTORS[1]
+def video_scale_factors(model: ModelHandle) -> tuple[int, int, int]:
+    """(frames, pixels high, pixels wide) per video latent cell: the checkpoint's video VAE config when it has one
+    (AVGen-Tiny: 8 x 16 x 16), else the released VAEs' 8 x 32 x 32."""
+    vae_config = model.checkpoint.config.get("vae")
+    if not vae_config:
+        return VIDEO_SCALE_FACTORS
+    scale = VideoVAEConfig.from_config(vae_config).encoder_scale
+    if scale[0] != VIDEO_SCALE_FACTORS[0]:
+        raise NodeInputError(NODE, f"the checkpoint's video VAE compresses {scale[0]} frames per latent frame; "
+                                   f"only {VIDEO_SCALE_FACTORS[0]} (frame counts 8k+1) is supported")
+    return scale
+
+
+def check_side(node: str, name: str, value: int, step: int = VIDEO_SCALE_FACTORS[1]) -> None:
+    """Named error unless `value` is a multiple of `step` (the VAE's pixels per latent cell) and >= 64."""
     if value < MIN_SIDE or value % step:
         nearest = sorted({max(MIN_SIDE, value // step * step), max(MIN_SIDE, -(-value // step) * step)})
         raise NodeInputError(node, f"{name} {value} must be a multiple of {step} and at least {MIN_SIDE} pixels "
@@ -88,7 +101,7 @@ class AVGenEmptyAVLatent:
     DESCRIPTION = (
         "Empty audio-video latent for a clip of width x height pixels and a number of frames (or seconds) at fps. "
         "The audio latent length follows from the duration (25 audio latent frames per second). Width and height "
-        "must be multiples of 32 (at least 64) and frames 8k+1, else the node stops with an error that names "
+        "must be multiples of 32 (16 for AVGen-Tiny; at least 64) and frames 8k+1, else the node stops with an error that names "
         "the nearest valid values; a length in seconds is rounded to the nearest 8k+1 frames and the node "
         "reports the frame count it used. An optional first_frame (from AVGen Image Encode) conditions the "
         "first latent frame (image-to-video)."
@@ -128,8 +141,9 @@ class AVGenEmptyAVLatent:
 
     def make(self, model: ModelHandle, width: int, height: int, frames: int, seconds: float, fps: float,
              batch_size: int, first_frame: VideoLatent | None = None, first_frame_strength: float = 1.0):
-        check_side(NODE, "width", width)
-        check_side(NODE, "height", height)
+        scale = video_scale_factors(model)
+        check_side(NODE, "width", width, scale[2])
+        check_side(NODE, "height", height, scale[1])
         if not fps > 0:
             raise NodeInputError(NODE, f"fps must be > 0, got {fps}")
         if batch_size < 1:
@@ -142,7 +156,7 @@ class AVGenEmptyAVLatent:
             notes.append(f"{seconds:g} s at {fps:g} fps -> {frames} frames ({frames / fps:.3f} s; frame counts "
                          f"are 8k+1)")
         check_frames(NODE, "frames", frames)
-        (lat_f, lat_h, lat_w), audio_frames = latent_shape_for(frames, height, width, fps)
+        (lat_f, lat_h, lat_w), audio_frames = latent_shape_for(frames, height, width, fps, scale)
         z, mel_bins = audio_latent_layout(model)
         video = torch.zeros(batch_size, model.config.video_in_channels, lat_f, lat_h, lat_w)
         audio = torch.zeros(batch_size, z, audio_frames, mel_bins)
@@ -150,7 +164,7 @@ class AVGenEmptyAVLatent:
         if first_frame is not None:
             conditionings = (_first_frame_conditioning(first_frame, first_frame_strength, video.shape, width, height),)
         latent = AVLatent(video=video, audio=audio, fps=float(fps), pixel_frames=frames, height=height, width=width,
-                          conditionings=conditionings)
+                          conditionings=conditionings, scale_factors=scale)
         notes.append(f"{width}x{height}, {frames} frames at {fps:g} fps ({frames / fps:.3f} s): video latent "
                      f"{tuple(video.shape)}, audio latent {tuple(audio.shape)}"
                      + (f", first frame at strength {first_frame_strength:g}" if conditionings else ""))

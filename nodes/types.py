@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 
 from ..models.lora import combined_reference_factors
+from ..models.positions import VIDEO_SCALE_FACTORS
 from . import model_cache
 
 MODEL = "AVGEN_MODEL"
@@ -144,6 +145,7 @@ class AVLatent:
     (video-to-audio / audio-to-video): its latent is kept exactly. `has_video` / `has_audio` say the latent holds
     real content (an encoded input) rather than an empty start, which `denoise` < 1 needs. `conditionings` are
     models.sampling conditioning items (first-frame latents, keyframe guides) applied by the sampler.
+    `scale_factors` are the video VAE's (frames, pixels high, pixels wide) per latent cell.
     """
 
     video: torch.Tensor
@@ -157,6 +159,7 @@ class AVLatent:
     has_video: bool = False
     has_audio: bool = False
     conditionings: tuple = field(default=())
+    scale_factors: tuple[int, int, int] = VIDEO_SCALE_FACTORS
 
     @property
     def seconds(self) -> float:

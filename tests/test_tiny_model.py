@@ -46,7 +46,7 @@ def one_thread():
 
 def test_config_builds_the_ltx2_family_at_the_real_compression():
     config = VideoVAEConfig.from_config(checkpoint_config())
-    assert config.encoder_scale == config.decoder_scale == (8, 32, 32)
+    assert config.encoder_scale == config.decoder_scale == (8, 16, 16)
     assert WIDTH % 32 == 0 and HEIGHT % 32 == 0 and (FRAMES - 1) % 8 == 0
     transformer = checkpoint_config()["transformer"]
     assert "apply_gated_attention" not in transformer and "caption_proj_before_connector" not in transformer

@@ -61,10 +61,11 @@ class TinyGenerator:
         """(frames float32 [F, H, W, 3] in 0..1, audio float32 [2, N]); `first_frame` [H, W, 3] in 0..1 keys
         frame 0 (image to video)."""
         s = settings
-        (f, h, w), audio_frames = latent_shape_for(s.frames, s.height, s.width, s.fps)
+        scale = self.vae.config.encoder_scale
+        (f, h, w), audio_frames = latent_shape_for(s.frames, s.height, s.width, s.fps, scale)
         positive, negative = self.prompts.encode([prompt]), self.prompts.encode([""])
         c = self.transformer.config
-        v_state = video_state(VideoGrid(1, c.video_in_channels, f, h, w, fps=s.fps))
+        v_state = video_state(VideoGrid(1, c.video_in_channels, f, h, w, fps=s.fps, scale_factors=scale))
         if first_frame is not None:
             pixels = torch.from_numpy(first_frame).float().permute(2, 0, 1)[None, :, None] * 2 - 1
             key = LatentIndexConditioning(self.vae.encode(pixels), strength=1.0, latent_idx=0)

@@ -18,6 +18,7 @@ from ..models.positions import audio_positions, video_positions
 from ..models.text.tokenizer import GemmaTokenizer
 from ..models.transformer.inputs import StreamInput
 from ..models.transformer.model import AVTransformer, build_transformer
+from ..models.video_vae.config import VideoVAEConfig
 from .config import FPS
 from .text_path import TextPath, short_batch
 from .train_loop import EMA, Stage, cosine_lr
@@ -72,7 +73,7 @@ def dit_stage(config: dict, latents: dict[str, torch.Tensor], captions: list[str
     audio_all = patchify_audio_latent(latents["audio"]).contiguous()  # (N, T, z*16)
     f, h, w = latents["video"].shape[2:]
     tokens_per_frame = h * w
-    video_pos = video_positions(BATCH, f, h, w, FPS)
+    video_pos = video_positions(BATCH, f, h, w, FPS, VideoVAEConfig.from_config(config).encoder_scale)
     audio_pos = audio_positions(BATCH, audio_all.shape[1])
 
     def step(index: int) -> dict[str, float]:
