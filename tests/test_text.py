@@ -73,6 +73,23 @@ def test_tokenizer_truncates_to_max_length():
     assert mask.all() and ids[0, 0] == tok.bos_id
 
 
+@pytest.mark.parametrize("configured,expected", [(128, 128), (1024, MAX_LENGTH), (10 ** 30, MAX_LENGTH), (None, MAX_LENGTH)])
+def test_tokenizer_length_follows_a_smaller_model_max_length(tmp_path, configured, expected):
+    for name in ("tokenizer.json", "special_tokens_map.json"):
+        if (GEMMA_DIR / name).is_file():
+            shutil.copy(GEMMA_DIR / name, tmp_path / name)
+    config = json.loads((GEMMA_DIR / "tokenizer_config.json").read_text())
+    config.pop("model_max_length", None)
+    if configured is not None:
+        config["model_max_length"] = configured
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    tok = GemmaTokenizer.from_pretrained(tmp_path)
+    ids, mask = tok.encode(["a dog", "dog " * 2000])
+    assert ids.shape == mask.shape == (2, expected)
+    assert int(mask[0].sum()) == tok.encode("a dog")[1].sum() and mask[1].all()
+    assert GemmaTokenizer.from_pretrained(tmp_path, max_length=64).encode("a dog")[0].shape == (1, 64)
+
+
 def test_gemma_folder_without_config_is_an_error(tmp_path):
     shutil.copy(GEMMA_DIR / "model.safetensors", tmp_path / "model.safetensors")
     with pytest.raises(ValueError, match="config.json"):

@@ -23,6 +23,7 @@ from comfyui_avgen.nodes.loaders import AVGenCheckpointLoader, AVGenTextEncoderL
 from comfyui_avgen.tiny import builtin, video_vae_forward
 from comfyui_avgen.tiny.config import FRAMES, HEIGHT, MODEL_VERSION, WIDTH, checkpoint_config
 from comfyui_avgen.tiny.dataset import VOCABULARY, sample_spec
+from comfyui_avgen.tiny.text_path import CONTEXT_LENGTH
 from comfyui_avgen.tiny.train import parse_minutes
 
 SIZE_LIMIT = 25_000_000
@@ -119,7 +120,7 @@ def test_text_encoder_folder_loads_like_a_gemma_folder_and_knows_every_caption_w
     assert tokenizer.tokenizer.get_vocab_size() == 10 + len(VOCABULARY)
     input_ids, mask = tokenizer.encode([caption])
     hidden = gemma(input_ids, mask)
-    assert hidden.shape == (gemma.config.num_hidden_states, 1, 1024, gemma.config.hidden_size)
+    assert hidden.shape == (gemma.config.num_hidden_states, 1, CONTEXT_LENGTH, gemma.config.hidden_size)
 
 
 @needs_weights

@@ -5,9 +5,15 @@ tokens and conventions of the golden tiny Gemma (<pad> 0, <eos> 1, <bos> 2, <unk
 whitespace/punctuation pre-tokenizer, <bos> prepended), so `models.text.GemmaTokenizer` reads it like a real one.
 
 `TextPath` runs Gemma and the text embedder differentiably. Prompts are tokenized to the batch's longest prompt
-(left padding) instead of 1024 ids: Gemma's attention is causal with relative RoPE and pads are masked, so the
-real tokens' hidden states equal those of the 1024-long inference input; the features are then left-padded to
-1024 so the connectors see exactly what inference gives them (real tokens, then learnable registers).
+(left padding) instead of CONTEXT_LENGTH ids: Gemma's attention is causal with relative RoPE and pads are masked,
+so the real tokens' hidden states equal those of the full-length inference input; the features are then
+left-padded to CONTEXT_LENGTH so the connectors see exactly what inference gives them (real tokens, then learnable
+registers).
+
+CONTEXT_LENGTH is 128, not the real Gemma's 1024 (the tokenizer folder's `model_max_length` says so and
+`GemmaTokenizer` follows it): captions have at most ~30 tokens, and among 1024 context tokens the ~1000 identical
+registers drowned the caption (a DiT trained for 45 minutes so gave the same loss with true, shuffled or empty
+captions); 128 also makes the connectors' and the DiT's text attention 8x cheaper.
 """
 from __future__ import annotations
 
@@ -17,15 +23,17 @@ from torch import nn
 
 from ..models.text.gemma3 import Gemma3TextModel, build_gemma3
 from ..models.text.text_embedder import TextEmbedder, build_text_embedder
-from ..models.text.tokenizer import MAX_LENGTH, GemmaTokenizer
+from ..models.text.tokenizer import GemmaTokenizer
 from .config import gemma_config
+
+CONTEXT_LENGTH = 128  # prompt ids (real tokens + pads) = text context tokens the DiT attends to
 
 # Gemma's special tokens in Gemma's order (what the golden tiny Gemma folder holds).
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>",
                   "<start_of_image>", "<end_of_image>", "<image_soft_token>")
 TOKENIZER_CONFIG = {
     "bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>", "mask_token": "<mask>",
-    "add_bos_token": True, "add_eos_token": False, "padding_side": "left", "model_max_length": MAX_LENGTH,
+    "add_bos_token": True, "add_eos_token": False, "padding_side": "left", "model_max_length": CONTEXT_LENGTH,
     "tokenizer_class": "GemmaTokenizer", "clean_up_tokenization_spaces": False,
     "spaces_between_special_tokens": False,
 }
@@ -47,7 +55,7 @@ def build_tokenizer(words: tuple[str, ...]) -> Tokenizer:
 
 
 def short_batch(tokenizer: GemmaTokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, mask) (B, longest prompt), left-padded like `GemmaTokenizer.encode` but not to 1024."""
+    """(input_ids, mask) (B, longest prompt), left-padded like `GemmaTokenizer.encode` but not to CONTEXT_LENGTH."""
     rows = [tokenizer.token_ids(p) for p in prompts]
     length = max(len(r) for r in rows)
     ids = torch.full((len(rows), length), tokenizer.pad_id, dtype=torch.int64)
@@ -73,11 +81,11 @@ class TextPath(nn.Module):
                 nn.init.normal_(parameter, std=0.02)
 
     def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Short left-padded ids and mask (B, S) -> video and audio contexts (B, 1024, W) for the DiT."""
+        """Short left-padded ids and mask (B, S) -> video and audio contexts (B, CONTEXT_LENGTH, W) for the DiT."""
         # The inference forwards are wrapped in no_grad; their undecorated bodies are the same arithmetic.
         hidden = Gemma3TextModel.forward.__wrapped__(self.gemma, input_ids, mask)
         video, audio = self.embedder.feature_extractor(hidden, mask)
-        pad = MAX_LENGTH - mask.shape[1]
+        pad = CONTEXT_LENGTH - mask.shape[1]
         full_mask = nn.functional.pad(mask, (pad, 0))
         video, audio = (nn.functional.pad(x, (0, 0, pad, 0)) for x in (video, audio))
         return (self.embedder.video_connector(video, full_mask),

@@ -36,12 +36,12 @@ from .train_dit import dit_stage
 from .train_loop import run_stage
 from .train_vae import audio_vae_stage, encode_pool, set_statistics, video_vae_stage
 
-STAGE_MINUTES = {"video_vae": 15.0, "audio_vae": 6.0, "dit": 45.0}
+STAGE_MINUTES = {"video_vae": 15.0, "audio_vae": 6.0, "dit": 70.0}
 DEFAULT_CLIPS = 2400
 
 
 def parse_minutes(text: str | None) -> dict[str, float]:
-    """"8" (every stage) or "video_vae=15,audio_vae=6,dit=45" (named stages; the others keep their default)."""
+    """"8" (every stage) or "video_vae=15,audio_vae=6,dit=70" (named stages; the others keep their default)."""
     minutes = dict(STAGE_MINUTES)
     if not text:
         return minutes
@@ -128,7 +128,7 @@ def train(out: Path, minutes: dict[str, float], clips: int, seed: int, export_to
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="working folder (pool, stage checkpoints, logs)")
-    parser.add_argument("--minutes-per-stage", help='"N" for every stage or "video_vae=15,audio_vae=6,dit=45"')
+    parser.add_argument("--minutes-per-stage", help='"N" for every stage or "video_vae=15,audio_vae=6,dit=70"')
     parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS, help="training clips rendered into the pool")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,

@@ -2,7 +2,8 @@
 
 Per prompt: strip surrounding whitespace, tokenize (the tokenizer's post-processor adds `<bos>`), prepend
 `<bos>` if it is still not the first id, never add EOS, truncate to 1024 ids, LEFT-pad to exactly 1024 with the
-pad id; the attention mask is 1 on real tokens.
+pad id; the attention mask is 1 on real tokens. A folder whose tokenizer_config.json sets a smaller
+`model_max_length` (AVGen-Tiny: 128) gets that length instead; Gemma's own (a huge number) keeps 1024.
 """
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ class GemmaTokenizer:
         self.max_length = max_length
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, max_length: int = MAX_LENGTH) -> "GemmaTokenizer":
+    def from_pretrained(cls, path: str | os.PathLike, max_length: int | None = None) -> "GemmaTokenizer":
         """Load from a Gemma folder (or its `tokenizer.json`); special tokens from `tokenizer_config.json` /
-        `special_tokens_map.json` when present, else `<pad>` / `<bos>`."""
+        `special_tokens_map.json` when present, else `<pad>` / `<bos>`. `max_length` defaults to 1024, or the
+        config's `model_max_length` when that is smaller."""
         path = Path(path)
         folder, file = (path, path / "tokenizer.json") if path.is_dir() else (path.parent, path)
         if not file.is_file():
@@ -53,6 +55,9 @@ class GemmaTokenizer:
         for token, token_id in ids.items():
             if token_id is None:
                 raise ValueError(f"{file}: special token {token!r} is not in the vocabulary")
+        if max_length is None:
+            configured = names.get("model_max_length")
+            max_length = min(MAX_LENGTH, configured) if isinstance(configured, int) and configured > 0 else MAX_LENGTH
         return cls(tokenizer, ids[pad], ids[bos], max_length)
 
     def token_ids(self, prompt: str) -> list[int]:
