@@ -17,6 +17,8 @@ from comfyui_avgen.models.fp8 import FP8Linear
 from comfyui_avgen.models.ltx import LTXCheckpoint
 from comfyui_avgen.models.video_vae.vae import VideoVAE
 from comfyui_avgen.nodes import comfy_adapter, loaders, model_cache
+from comfyui_avgen.tiny import builtin
+from comfyui_avgen.tiny.builtin import BUILTIN_NAME
 from comfyui_avgen.nodes.loaders import (
     FROM_CHECKPOINT, NO_CHECKPOINTS, NO_TEXT_ENCODERS, AVGenCheckpointLoader, AVGenTextEncoderLoader,
 )
@@ -82,10 +84,18 @@ def test_lists_checkpoints_from_both_folders_and_gemma_folders(models):
     vae_names = AVGenCheckpointLoader.INPUT_TYPES()["required"]["vae_name"][0]
     assert vae_names == [FROM_CHECKPOINT, "audio.safetensors", "video.safetensors"]
     gemma_names = AVGenTextEncoderLoader.INPUT_TYPES()["required"]["gemma"][0]
-    assert gemma_names == ["gemma3_tiny", "ltx.safetensors"]  # the folder, not its model.safetensors
+    assert gemma_names == [BUILTIN_NAME, "gemma3_tiny", "ltx.safetensors"]  # the folder, not its model.safetensors
+    assert ckpt_names[0] == BUILTIN_NAME
 
 
-def test_empty_models_dir_offers_a_placeholder_that_explains(tmp_path):
+def test_empty_models_dir_offers_the_builtin_model(tmp_path):
+    with comfy_adapter.configured(models_dir=tmp_path):
+        assert AVGenCheckpointLoader.INPUT_TYPES()["required"]["ckpt_name"][0] == [BUILTIN_NAME]
+        assert AVGenTextEncoderLoader.INPUT_TYPES()["required"]["gemma"][0] == [BUILTIN_NAME]
+
+
+def test_empty_models_dir_without_builtin_weights_offers_a_placeholder_that_explains(tmp_path, monkeypatch):
+    monkeypatch.setattr(builtin, "available", lambda: False)
     with comfy_adapter.configured(models_dir=tmp_path):
         assert AVGenCheckpointLoader.INPUT_TYPES()["required"]["ckpt_name"][0] == [NO_CHECKPOINTS]
         assert AVGenTextEncoderLoader.INPUT_TYPES()["required"]["gemma"][0] == [NO_TEXT_ENCODERS]
