@@ -48,7 +48,10 @@ def video_scale_factors(model: ModelHandle) -> tuple[int, int, int]:
     vae_config = model.checkpoint.config.get("vae")
     if not vae_config:
         return VIDEO_SCALE_FACTORS
-    scale = VideoVAEConfig.from_config(vae_config).encoder_scale
+    try:
+        scale = VideoVAEConfig.from_config(vae_config).encoder_scale
+    except ValueError as exc:
+        raise NodeInputError(NODE, f"model: its checkpoint's video VAE config is unreadable ({exc})") from None
     if scale[0] != VIDEO_SCALE_FACTORS[0]:
         raise NodeInputError(NODE, f"the checkpoint's video VAE compresses {scale[0]} frames per latent frame; "
                                    f"only {VIDEO_SCALE_FACTORS[0]} (frame counts 8k+1) is supported")
@@ -101,9 +104,9 @@ class AVGenEmptyAVLatent:
     DESCRIPTION = (
         "Empty audio-video latent for a clip of width x height pixels and a number of frames (or seconds) at fps. "
         "The audio latent length follows from the duration (25 audio latent frames per second). Width and height "
-        "must be multiples of 32 (16 for AVGen-Tiny; at least 64) and frames 8k+1, else the node stops with an error that names "
-        "the nearest valid values; a length in seconds is rounded to the nearest 8k+1 frames and the node "
-        "reports the frame count it used. An optional first_frame (from AVGen Image Encode) conditions the "
+        "must be multiples of 32 (16 for AVGen-Tiny; at least 64) and frames 8k+1, else the node stops with an "
+        "error that names the nearest valid values; a length in seconds is rounded to the nearest 8k+1 frames and "
+        "the node reports the frame count it used. An optional first_frame (from AVGen Image Encode) conditions the "
         "first latent frame (image-to-video)."
     )
     CATEGORY = "AVGen/latent"

@@ -235,8 +235,8 @@ class AVGenSampler:
             notes.append("distilled schedules are normally run without guidance (cfg 1, stg 0, modality 1)")
 
         device, batch = model.device, latent.video.shape[0]
-        v_state = apply_conditionings(video_state(
-            VideoGrid(batch, *latent.video.shape[1:], fps=latent.fps, scale_factors=latent.scale_factors), latent.video, device), latent.conditionings)
+        video_grid = VideoGrid(batch, *latent.video.shape[1:], fps=latent.fps, scale_factors=latent.scale_factors)
+        v_state = apply_conditionings(video_state(video_grid, latent.video, device), latent.conditionings)
         a_state = audio_state(AudioGrid(batch, *latent.audio.shape[1:]), latent.audio, device)
         video = _stream(v_state, _context(conditioning.video, batch, device, "video"),
                         _context(conditioning.negative_video, batch, device, "negative video"),

@@ -40,6 +40,11 @@ def tiny_handles(family: str) -> TinyHandles:
     path = SHARED_GOLDEN / family / "checkpoint.safetensors"
     if not path.exists():
         pytest.skip(f"tiny golden checkpoint not available: {path}")
+    return checkpoint_handles(path)
+
+
+def checkpoint_handles(path) -> TinyHandles:
+    """Float32 CPU handles of the model, video VAE and audio VAE + vocoder of one single-file checkpoint."""
     ckpt = open_ltx(path)
     key = f"tests.latent_handles:{path}"
     model = ModelHandle(ckpt, ckpt.load_transformer(torch.float32), key, torch.float32, torch.device("cpu"))

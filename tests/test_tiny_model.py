@@ -45,7 +45,7 @@ def one_thread():
 # --- configuration and training code (no weights needed) --------------------------------------------------
 
 
-def test_config_builds_the_ltx2_family_at_the_real_compression():
+def test_config_builds_the_ltx2_family_with_16_pixel_latent_cells():
     config = VideoVAEConfig.from_config(checkpoint_config())
     assert config.encoder_scale == config.decoder_scale == (8, 16, 16)
     assert WIDTH % 32 == 0 and HEIGHT % 32 == 0 and (FRAMES - 1) % 8 == 0

@@ -6,15 +6,11 @@ DiT's token positions (pixel bounds per latent cell) must use 16-pixel cells.
 """
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import pytest
 import torch
-from latent_handles import TinyHandles, make_image, one_torch_thread, random_conditioning  # noqa: F401
+from latent_handles import checkpoint_handles, make_image, one_torch_thread, random_conditioning  # noqa: F401
 
 from comfyui_avgen.models.audio.audio_vae import AudioVAE, AudioVAEConfig
-from comfyui_avgen.models.ltx import open_ltx
 from comfyui_avgen.models.video_vae.config import VideoVAEConfig
 from comfyui_avgen.models.video_vae.vae import VideoVAE
 from comfyui_avgen.nodes import sampler as sampler_node
@@ -23,7 +19,6 @@ from comfyui_avgen.nodes.encode import AVGenImageEncode
 from comfyui_avgen.nodes.errors import NodeInputError
 from comfyui_avgen.nodes.latent import AVGenEmptyAVLatent
 from comfyui_avgen.nodes.sampler import AVGenSampler
-from comfyui_avgen.nodes.types import AudioVAEHandle, ModelHandle, VideoVAEHandle
 from comfyui_avgen.tiny.config import checkpoint_config
 from comfyui_avgen.tiny.dataset import VOCABULARY
 from comfyui_avgen.tiny.export import export
@@ -33,25 +28,16 @@ from comfyui_avgen.tiny.train_dit import TinyModel
 SIDE, FRAMES, FPS = 128, 17, 24.0
 
 
-@functools.lru_cache(maxsize=None)
-def _random_tiny(folder: str) -> TinyHandles:
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
     torch.manual_seed(0)
     config = checkpoint_config()
     model = TinyModel(config, build_tokenizer(VOCABULARY).get_vocab_size())
     vae = VideoVAE(VideoVAEConfig.from_config(config))
     audio_vae = AudioVAE(AudioVAEConfig.from_config(config["audio_vae"]))
-    checkpoint, _ = export(config, model.dit, model.text, vae, audio_vae, VOCABULARY, Path(folder))
-    ckpt = open_ltx(checkpoint)
-    key = f"tests.vae_scale:{checkpoint}"
-    handle = ModelHandle(ckpt, ckpt.load_transformer(torch.float32), key, torch.float32, torch.device("cpu"))
-    return TinyHandles(handle, VideoVAEHandle(f"{key}:video_vae", lambda: ckpt.load_video_vae(torch.float32)),
-                       AudioVAEHandle(f"{key}:audio_vae", lambda: (ckpt.load_audio_vae(torch.float32),
-                                                                   ckpt.load_vocoder())))
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return _random_tiny(str(tmp_path_factory.mktemp("random_tiny")))
+    checkpoint, _ = export(config, model.dit, model.text, vae, audio_vae, VOCABULARY,
+                           tmp_path_factory.mktemp("random_tiny"))
+    return checkpoint_handles(checkpoint)
 
 
 def empty(tiny, side=SIDE, **optional):

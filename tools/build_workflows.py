@@ -26,6 +26,7 @@ from comfyui_avgen.runner.workflow_builder import (
     dumps,
 )
 from comfyui_avgen.tiny.builtin import BUILTIN_NAME
+from comfyui_avgen.tiny.generate import GenerationSettings
 from example_media import AUDIO_NAME, IMAGE_NAME, VIDEO_NAME, write_all
 from example_media import DEPTH_NAME, KEY_NAMES, POSE_KEY_POSITIONS, POSE_NAME
 from workflow_thumbnail import render_thumbnail, save_thumbnail
@@ -136,26 +137,26 @@ OUTPUT_NOTE = "Decode + save mp4 (H.264 + AAC) to the output folder"
 
 
 # The default workflow runs on the built-in AVGen-Tiny (no downloads) with the settings its benchmark uses
-# (tiny/generate.py: dev schedule shifted for the latent's tokens, CFG 3 against the empty prompt, no STG).
-TINY_WIDTH = TINY_HEIGHT = 128
-TINY_FRAMES, TINY_STEPS = 17, 20
+# (tiny/generate.py: dev schedule shifted for the latent's tokens, CFG against the empty prompt, no STG).
+TINY = GenerationSettings()
 TINY_PROMPT = ("a red circle bounces off the walls over a checkered background, a bright drum sounds at each "
                "bounce")
 
 
 def text_to_audio_video() -> WorkflowSpec:
-    clip = _prompt_and_clip(TINY_PROMPT, negative="", width=TINY_WIDTH, height=TINY_HEIGHT, frames=TINY_FRAMES)
-    sampler = _sampler(steps=TINY_STEPS, schedule="dev_token_shift", video_cfg=3.0, audio_cfg=3.0, video_stg=0.0,
-                       audio_stg=0.0, stg_blocks="none", video_modality=1.0, audio_modality=1.0,
-                       video_rescale=0.7, audio_rescale=0.7)
+    clip = _prompt_and_clip(TINY_PROMPT, negative="", width=TINY.width, height=TINY.height, frames=TINY.frames,
+                            fps=TINY.fps)
+    sampler = _sampler(steps=TINY.steps, schedule="dev_token_shift", video_cfg=TINY.video_cfg,
+                       audio_cfg=TINY.audio_cfg, video_stg=0.0, audio_stg=0.0, stg_blocks="none", video_modality=1.0,
+                       audio_modality=1.0, video_rescale=TINY.rescale, audio_rescale=TINY.rescale)
     return WorkflowSpec(
         "avgen_text_to_audio_video",
         nodes=tuple(_loaders(BUILTIN_NAME, BUILTIN_NAME) + clip + [sampler] + _decoders()
                     + [_save("AVGen/text_to_av")]),
         links=_links(*CORE_LINKS, ((N_CLIP, "latent"), (N_SAMPLER, "latent")),
                      *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
-        groups=_groups(None, 0, "AVGen-Tiny prompt + clip: 128x128, 17 frames",
-                       f"Generate: {TINY_STEPS} steps, CFG 3, no STG", 560, OUTPUT_NOTE),
+        groups=_groups(None, 0, f"AVGen-Tiny prompt + clip: {TINY.width}x{TINY.height}, {TINY.frames} frames",
+                       f"Generate: {TINY.steps} steps, CFG {TINY.video_cfg:g}, no STG", 560, OUTPUT_NOTE),
     )
 
 
