@@ -91,6 +91,29 @@ def test_video_crops_land_on_the_shape():
 # --- packaged weights -------------------------------------------------------------------------------------
 
 
+def test_latent_shape_cells_follow_the_shape_through_the_causal_frame_groups():
+    """The DiT loss weighs the latent cells holding the shape: frame 0 alone, then 8-frame groups, 16-px blocks;
+    each cell is set exactly when a rendered frame of its group shows shape pixels inside its block."""
+    from comfyui_avgen.tiny.dataset import centre_at, render_clip
+    from comfyui_avgen.tiny.train_data import ClipPool, _shape_mask, latent_shape_cells
+
+    specs = [sample_spec(seed) for seed in range(3)]
+    clips = [render_clip(spec) for spec in specs]
+    frames = np.stack([np.round(c.frames * 255) for c in clips]).astype(np.uint8)
+    pool = ClipPool(frames, np.zeros((3, 2, 8, 64), np.float32), [c.caption for c in clips], [0, 1, 2])
+    cells = latent_shape_cells(pool, (8, 16, 16), chunk=2)
+    assert cells.shape == (3, 3, 8, 8) and cells.dtype == torch.bool
+    assert 0 < cells.float().mean() < 0.5  # the shape covers a few cells, not the background
+    mask = _shape_mask(frames)
+    for clip, spec in enumerate(specs):
+        for latent_frame, group in enumerate((range(0, 1), range(1, 9), range(9, 17))):
+            blocks = mask[clip, list(group)].reshape(len(group), 8, 16, 8, 16).any(axis=(0, 2, 4))
+            assert np.array_equal(cells[clip, latent_frame].numpy(), blocks)
+        x, y = centre_at(spec, np.array([0.0]))[0] * 128  # the shape's centre at frame 0, in pixels
+        if mask[clip, 0].any():
+            assert cells[clip, 0, int(y) // 16, int(x) // 16]
+
+
 @needs_weights
 def test_packaged_weights_are_small_and_in_the_released_layouts():
     encoder = builtin.text_encoder_path()

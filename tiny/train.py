@@ -5,10 +5,12 @@
 
 Stages (each time-budgeted, checkpointed to DIR/<stage>.safetensors every 2 minutes, skipped or resumed with --resume):
   pool       render the training clips once (DIR/pool/)
-  video_vae  the video VAE on 9-frame 64x64 crops, most placed on the shape (MSE weighted 5x on it, latent noise)
+  video_vae  the video VAE on 17-frame 64x64 crops, most placed on the shape (MSE weighted 5x on it, plus the
+             same on frame-to-frame differences so motion and appearances land on the right frame; latent noise)
   audio_vae  the audio VAE on the clips' log-mels (L1 weighted 3x on events, latent noise)
   latents    encode the pool, measure the per-channel latent statistics
-  dit        the text path and the DiT together, rectified flow on both streams (EMA of the weights)
+  dit        the text path and the DiT together, rectified flow on both streams, the shape's latent cells weighted
+             5x (EMA of the weights)
   export     tiny/weights/avgen_tiny.safetensors + tiny/weights/avgen_tiny_text_encoder/ (and DIR/export/),
              DIR/summary.json (steps, losses, sizes: what the model card reports)
 """
@@ -31,17 +33,17 @@ from .config import checkpoint_config
 from .dataset import VOCABULARY
 from .export import export
 from .text_path import build_tokenizer
-from .train_data import build_pool
+from .train_data import build_pool, latent_shape_cells
 from .train_dit import dit_stage
 from .train_loop import run_stage
 from .train_vae import audio_vae_stage, encode_pool, set_statistics, video_vae_stage
 
-STAGE_MINUTES = {"video_vae": 15.0, "audio_vae": 6.0, "dit": 70.0}
+STAGE_MINUTES = {"video_vae": 22.0, "audio_vae": 6.0, "dit": 62.0}
 DEFAULT_CLIPS = 2400
 
 
 def parse_minutes(text: str | None) -> dict[str, float]:
-    """"8" (every stage) or "video_vae=15,audio_vae=6,dit=70" (named stages; the others keep their default)."""
+    """"8" (every stage) or "video_vae=22,audio_vae=6,dit=62" (named stages; the others keep their default)."""
     minutes = dict(STAGE_MINUTES)
     if not text:
         return minutes
@@ -97,8 +99,9 @@ def train(out: Path, minutes: dict[str, float], clips: int, seed: int, export_to
     build_tokenizer(VOCABULARY).save(str(tokenizer_json))
     tokenizer = GemmaTokenizer.from_pretrained(tokenizer_json)
     vocab_size = tokenizer.tokenizer.get_vocab_size()
-    stage, model, ema = dit_stage(config, _normalised(vae, audio_vae, latents), pool.captions, tokenizer,
-                                  vocab_size, minutes["dit"] * 60, seed)
+    shape_cells = latent_shape_cells(pool, vae.config.encoder_scale)
+    stage, model, ema = dit_stage(config, _normalised(vae, audio_vae, latents), shape_cells, pool.captions,
+                                  tokenizer, vocab_size, minutes["dit"] * 60, seed)
     dit_log = run_stage(stage, out, log)["state"]
 
     final = copy.deepcopy(model)
@@ -128,7 +131,7 @@ def train(out: Path, minutes: dict[str, float], clips: int, seed: int, export_to
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="working folder (pool, stage checkpoints, logs)")
-    parser.add_argument("--minutes-per-stage", help='"N" for every stage or "video_vae=15,audio_vae=6,dit=70"')
+    parser.add_argument("--minutes-per-stage", help='"N" for every stage or "video_vae=22,audio_vae=6,dit=62"')
     parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS, help="training clips rendered into the pool")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,

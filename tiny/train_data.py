@@ -108,6 +108,20 @@ def video_crops(pool: ClipPool, rng: np.random.Generator, batch: int, frames: in
     return torch.from_numpy(out).permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0)
 
 
+def latent_shape_cells(pool: ClipPool, scale: tuple[int, int, int], chunk: int = 64) -> torch.Tensor:
+    """bool (N, F', H', W'): the video latent cells (causal time grouping: frame 0, then `scale[0]` frames per
+    latent frame; `scale[1]` x `scale[2]` pixel blocks) in which the clip shows its shape."""
+    step, block_h, block_w = scale
+    count, frames, height, width = pool.frames.shape[:4]
+    groups = [slice(0, 1)] + [slice(1 + step * k, 1 + step * (k + 1)) for k in range((frames - 1) // step)]
+    cells = torch.zeros(count, len(groups), height // block_h, width // block_w, dtype=torch.bool)
+    for start in range(0, count, chunk):
+        mask = _shape_mask(np.asarray(pool.frames[start:start + chunk]))  # (n, F, H, W)
+        blocks = mask.reshape(len(mask), frames, height // block_h, block_h, width // block_w, block_w).any((3, 5))
+        cells[start:start + len(mask)] = torch.from_numpy(np.stack([blocks[:, g].any(1) for g in groups], axis=1))
+    return cells
+
+
 def foreground_weight(pixels: torch.Tensor, boost: float = 4.0) -> torch.Tensor:
     """(B, 1, F, H, W) loss weight 1 + boost on the shape's pixels: saturated or bright (backgrounds are neither)."""
     rgb = (pixels + 1) * 0.5
