@@ -88,9 +88,6 @@ def test_video_crops_land_on_the_shape():
     assert all(_shape_mask(crop).any() for crop in pixels)
 
 
-# --- packaged weights -------------------------------------------------------------------------------------
-
-
 def test_latent_shape_cells_follow_the_shape_through_the_causal_frame_groups():
     """The DiT loss weighs the latent cells holding the shape: frame 0 alone, then 8-frame groups, 16-px blocks;
     each cell is set exactly when a rendered frame of its group shows shape pixels inside its block."""
@@ -112,6 +109,9 @@ def test_latent_shape_cells_follow_the_shape_through_the_causal_frame_groups():
         x, y = centre_at(spec, np.array([0.0]))[0] * 128  # the shape's centre at frame 0, in pixels
         if mask[clip, 0].any():
             assert cells[clip, 0, int(y) // 16, int(x) // 16]
+
+
+# --- packaged weights -------------------------------------------------------------------------------------
 
 
 @needs_weights
