@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..models.audio.preprocess import MelFrontEndConfig, log_mel_spectrogram
+from ..models.camera_guide import latent_validity
 from .config import FPS, FRAMES, HEIGHT, SAMPLE_RATE, WIDTH, checkpoint_config
 from .dataset import render_clip, sample_spec
 
@@ -109,17 +110,13 @@ def video_crops(pool: ClipPool, rng: np.random.Generator, batch: int, frames: in
 
 
 def latent_shape_cells(pool: ClipPool, scale: tuple[int, int, int], chunk: int = 64) -> torch.Tensor:
-    """bool (N, F', H', W'): the video latent cells (causal time grouping: frame 0, then `scale[0]` frames per
-    latent frame; `scale[1]` x `scale[2]` pixel blocks) in which the clip shows its shape."""
-    step, block_h, block_w = scale
-    count, frames, height, width = pool.frames.shape[:4]
-    groups = [slice(0, 1)] + [slice(1 + step * k, 1 + step * (k + 1)) for k in range((frames - 1) // step)]
-    cells = torch.zeros(count, len(groups), height // block_h, width // block_w, dtype=torch.bool)
-    for start in range(0, count, chunk):
-        mask = _shape_mask(np.asarray(pool.frames[start:start + chunk]))  # (n, F, H, W)
-        blocks = mask.reshape(len(mask), frames, height // block_h, block_h, width // block_w, block_w).any((3, 5))
-        cells[start:start + len(mask)] = torch.from_numpy(np.stack([blocks[:, g].any(1) for g in groups], axis=1))
-    return cells
+    """bool (N, F', H', W'): the video latent cells (frame 0 alone, then `scale[0]` frames per latent frame;
+    `scale[1]` x `scale[2]` pixel blocks, as `camera_guide.latent_validity` groups them) showing the clip's shape."""
+    cells = []
+    for start in range(0, len(pool), chunk):
+        masks = torch.from_numpy(_shape_mask(np.asarray(pool.frames[start:start + chunk])))  # (n, F, H, W)
+        cells += [latent_validity(mask.float(), scale) > 0 for mask in masks]
+    return torch.stack(cells)
 
 
 def foreground_weight(pixels: torch.Tensor, boost: float = 4.0) -> torch.Tensor:

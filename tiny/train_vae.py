@@ -10,7 +10,7 @@ The video VAE trains on 17-frame crops (three latent frames: frame 0 alone, then
 middle group has neighbours on both sides as in a generated clip) with the shape-weighted squared error of the
 frames plus `MOTION_WEIGHT` times that of the frame-to-frame differences. Without the second term the decoder
 spread each 8-frame group's motion evenly: a held-out round trip put appearances and bounces up to 5 frames off
-(median track error 7.4 px, median |sync| 118 ms); 10 more minutes with it gave 1.1 px and 42 ms.
+(median track error 7.4 px, median |sync| 118 ms); trained with it (22 minutes), 1.1 px and 43 ms.
 """
 from __future__ import annotations
 
