@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import av
 import numpy as np
@@ -111,6 +112,38 @@ def test_latent_shape_cells_follow_the_shape_through_the_causal_frame_groups():
             assert cells[clip, 0, int(y) // 16, int(x) // 16]
 
 
+def test_foreground_weight_reaches_the_frames_around_the_shape():
+    """reach=r weighs a pixel as the shape when the shape covers it within r frames; reach=0 only where it is."""
+    from comfyui_avgen.tiny.train_data import foreground_weight
+
+    pixels = torch.full((1, 3, 9, 8, 8), -0.2)  # grey background: neither saturated nor bright
+    pixels[:, 0, 5, 2:4, 2:4] = 1.0  # a red 2x2 shape in frame 5 only
+    plain, spread = foreground_weight(pixels)[0, 0], foreground_weight(pixels, reach=2)[0, 0]
+    assert plain[5, 2, 2] == 5.0 and plain[4, 2, 2] == 1.0 and plain[5, 6, 6] == 1.0
+    assert [float(spread[t, 3, 3]) for t in range(9)] == [1.0, 1.0, 1.0, 5.0, 5.0, 5.0, 5.0, 5.0, 1.0]
+    assert float(spread[:, 6, 6].max()) == 1.0  # away from the shape nothing changes
+
+
+def test_video_decoder_stage_trains_the_decoder_alone():
+    """The decoder refinement leaves the encoder (and so the DiT's latents) bit-identical and moves the decoder."""
+    from comfyui_avgen.tiny.dataset import render_clip
+    from comfyui_avgen.tiny.train_data import ClipPool
+    from comfyui_avgen.tiny.train_vae import video_decoder_stage
+
+    clips = [render_clip(sample_spec(seed)) for seed in range(2)]
+    frames = np.stack([np.round(c.frames * 255) for c in clips]).astype(np.uint8)
+    pool = ClipPool(frames, np.zeros((2, 2, 8, 64), np.float32), [c.caption for c in clips], [0, 1])
+    vae = VideoVAE(VideoVAEConfig.from_config(checkpoint_config()))
+    encoder = {k: v.clone() for k, v in vae.encoder.state_dict().items()}
+    decoder = {k: v.clone() for k, v in vae.decoder.state_dict().items()}
+    stage = video_decoder_stage(vae, pool, budget_s=60.0, seed=0)
+    assert stage.name == "video_decoder" and stage.modules == {"vae": vae}
+    losses = [stage.step(i) for i in range(2)]
+    assert all(np.isfinite(v) for step in losses for v in step.values())
+    assert all(torch.equal(v, vae.encoder.state_dict()[k]) for k, v in encoder.items())
+    assert any(not torch.equal(v, vae.decoder.state_dict()[k]) for k, v in decoder.items())
+
+
 # --- packaged weights -------------------------------------------------------------------------------------
 
 
@@ -175,6 +208,12 @@ def test_generation_is_finite_varied_and_fast():
     assert np.isfinite(frames).all() and np.isfinite(audio).all()
     assert frames.std() > 0.05 and audio.std() > 1e-3
     assert elapsed < GENERATION_SECONDS
+    # The benchmark's --modality / --stg reach the guiders: same seed, other guidance -> other clip.
+    small = GenerationSettings(steps=2, width=64, height=64, frames=9)
+    plain, _ = generator.generate(prompt, seed=1, settings=small)
+    for guided in (replace(small, modality=3.0), replace(small, stg=1.0)):
+        frames, _ = generator.generate(prompt, seed=1, settings=guided)
+        assert np.isfinite(frames).all() and np.abs(frames - plain).mean() > 1e-3
 
 
 @needs_weights

@@ -143,8 +143,8 @@ def run(args: argparse.Namespace) -> tuple[list[tuple[str, dict]], list[ClipScor
                              f"--text-encoder)")
     started = time.time()
     generator = TinyGenerator(args.checkpoint, args.text_encoder)
-    settings = GenerationSettings(steps=args.steps, video_cfg=args.cfg, audio_cfg=args.cfg, width=args.width,
-                                  height=args.height, frames=args.frames, fps=args.fps)
+    settings = GenerationSettings(steps=args.steps, video_cfg=args.cfg, audio_cfg=args.cfg, modality=args.modality,
+                                  stg=args.stg, width=args.width, height=args.height, frames=args.frames, fps=args.fps)
     rate = generator.sample_rate
     scores, truth, round_trips = [], [], []
     for i, spec in enumerate(heldout_specs(args.prompts, args.first_spec)):
@@ -179,10 +179,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="single-file LTX-layout checkpoint (default: the built-in AVGen-Tiny)")
     parser.add_argument("--text-encoder", default=str(builtin.text_encoder_path()),
                         help="Gemma 3 style folder (default: the built-in AVGen-Tiny text encoder)")
-    parser.add_argument("--prompts", type=int, default=20, help="number of held-out prompts")
+    parser.add_argument("--prompts", type=int, default=60,
+                        help="number of held-out prompts (medians over fewer vary a lot from sample to sample)")
     parser.add_argument("--first-spec", type=int, default=0, help="seed of the first held-out spec")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale of both streams")
+    parser.add_argument("--modality", type=float, default=1.0,
+                        help="audio-video (modality) guidance scale of both streams (1 = off)")
+    parser.add_argument("--stg", type=float, default=0.0, help="spatio-temporal guidance scale on the last block")
     parser.add_argument("--seed", type=int, default=0, help="noise seed of the first clip (+1 per clip)")
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--height", type=int, default=128)
@@ -205,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     columns, scores = run(args)
     model = columns[0][1]
     print(f"AVGen-Tiny benchmark: {model['clips']} held-out prompts, {args.width}x{args.height}, {args.frames} frames "
-          f"at {args.fps:g} fps, {args.steps} steps, cfg {args.cfg:g}, seed {args.seed}, {model['seconds']:.0f} s")
+          f"at {args.fps:g} fps, {args.steps} steps, cfg {args.cfg:g}, modality {args.modality:g}, stg {args.stg:g}, "
+          f"seed {args.seed}, {model['seconds']:.0f} s")
     print(f"checkpoint: {args.checkpoint}\ntext encoder: {args.text_encoder}")
     print(format_table(columns))
     if args.json:

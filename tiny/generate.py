@@ -31,6 +31,8 @@ class GenerationSettings:
     video_cfg: float = 3.0
     audio_cfg: float = 3.0
     rescale: float = 0.7
+    modality: float = 1.0  # audio-video guidance: > 1 pushes away from the prediction without the AV cross-attention
+    stg: float = 0.0  # spatio-temporal guidance against the last block without self-attention (0 = off)
     width: int = WIDTH
     height: int = HEIGHT
     frames: int = FRAMES
@@ -72,10 +74,11 @@ class TinyGenerator:
             v_state = apply_conditionings(v_state, [key])
         bins = self.audio_vae.cfg.latent_mel_bins
         a_state = audio_state(AudioGrid(1, c.audio_in_channels // bins, audio_frames, bins))
-        video = SamplerStream(v_state, StreamGuidance(positive.video, negative.video,
-                                                      GuiderParams(s.video_cfg, rescale_scale=s.rescale)))
-        audio = SamplerStream(a_state, StreamGuidance(positive.audio, negative.audio,
-                                                      GuiderParams(s.audio_cfg, rescale_scale=s.rescale)))
+        last_block = (c.num_layers - 1,) if s.stg else ()
+        video = SamplerStream(v_state, StreamGuidance(positive.video, negative.video, GuiderParams(
+            s.video_cfg, s.stg, last_block, rescale_scale=s.rescale, modality_scale=s.modality)))
+        audio = SamplerStream(a_state, StreamGuidance(positive.audio, negative.audio, GuiderParams(
+            s.audio_cfg, s.stg, last_block, rescale_scale=s.rescale, modality_scale=s.modality)))
         sigmas = ltx2_sigmas(s.steps, tokens=f * h * w)
         result = sample(self.transformer, video, audio, sigmas, generator=torch.Generator().manual_seed(seed))
         frames = to_rgb01(self.vae.decode(result.video_latent, noise=torch.zeros_like(result.video_latent)))[0]

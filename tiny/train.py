@@ -1,4 +1,4 @@
-"""Train AVGen-Tiny on the "shapes & sounds" data, on the CPU, in about 90 minutes.
+"""Train AVGen-Tiny on the "shapes & sounds" data, on the CPU, in about 100 minutes.
 
     python -m comfyui_avgen.tiny.train --out DIR [--minutes-per-stage ...] [--clips N] [--resume]
                                        [--threads N] [--export-to DIR]
@@ -7,6 +7,8 @@ Stages (each time-budgeted, checkpointed to DIR/<stage>.safetensors every 2 minu
   pool       render the training clips once (DIR/pool/)
   video_vae  the video VAE on 17-frame 64x64 crops, most placed on the shape (MSE weighted 5x on it, plus the
              same on frame-to-frame differences so motion and appearances land on the right frame; latent noise)
+  video_decoder  its decoder alone, the encoder frozen, with the shape weight spread 2 frames either way (shapes
+             appear on their frame, no trails)
   audio_vae  the audio VAE on the clips' log-mels (L1 weighted 3x on events, latent noise)
   latents    encode the pool, measure the per-channel latent statistics
   dit        the text path and the DiT together, rectified flow on both streams, the shape's latent cells weighted
@@ -36,14 +38,15 @@ from .text_path import build_tokenizer
 from .train_data import build_pool, latent_shape_cells
 from .train_dit import dit_stage
 from .train_loop import run_stage
-from .train_vae import audio_vae_stage, encode_pool, set_statistics, video_vae_stage
+from .train_vae import audio_vae_stage, encode_pool, set_statistics, video_decoder_stage, video_vae_stage
 
-STAGE_MINUTES = {"video_vae": 22.0, "audio_vae": 6.0, "dit": 62.0}
+STAGE_MINUTES = {"video_vae": 22.0, "video_decoder": 6.0, "audio_vae": 6.0, "dit": 62.0}
 DEFAULT_CLIPS = 2400
 
 
 def parse_minutes(text: str | None) -> dict[str, float]:
-    """"8" (every stage) or "video_vae=22,audio_vae=6,dit=62" (named stages; the others keep their default)."""
+    """"8" (every stage) or "video_vae=22,video_decoder=6,audio_vae=6,dit=62" (named stages; the others keep their
+    default)."""
     minutes = dict(STAGE_MINUTES)
     if not text:
         return minutes
@@ -90,6 +93,7 @@ def train(out: Path, minutes: dict[str, float], clips: int, seed: int, export_to
 
     stage, vae = video_vae_stage(config, pool, minutes["video_vae"] * 60, seed)
     video_log = run_stage(stage, out, log)["state"]
+    decoder_log = run_stage(video_decoder_stage(vae, pool, minutes["video_decoder"] * 60, seed), out, log)["state"]
     stage, audio_vae = audio_vae_stage(config, pool, minutes["audio_vae"] * 60, seed)
     audio_log = run_stage(stage, out, log)["state"]
 
@@ -114,7 +118,8 @@ def train(out: Path, minutes: dict[str, float], clips: int, seed: int, export_to
                        "text_embedder": _parameters(final.text.embedder), "video_vae": _parameters(vae),
                        "audio_vae": _parameters(audio_vae)},
         "stages": {name: {"steps": s["step"], "seconds": round(s["elapsed_s"]), "log": s["log"]}
-                   for name, s in (("video_vae", video_log), ("audio_vae", audio_log), ("dit", dit_log))},
+                   for name, s in (("video_vae", video_log), ("video_decoder", decoder_log), ("audio_vae", audio_log),
+                                             ("dit", dit_log))},
         "bytes": {"checkpoint": checkpoint.stat().st_size,
                   "text_encoder": sum(p.stat().st_size for p in encoder.iterdir())},
     }
@@ -131,7 +136,8 @@ def train(out: Path, minutes: dict[str, float], clips: int, seed: int, export_to
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="working folder (pool, stage checkpoints, logs)")
-    parser.add_argument("--minutes-per-stage", help='"N" for every stage or "video_vae=22,audio_vae=6,dit=62"')
+    parser.add_argument("--minutes-per-stage",
+                        help='"N" for every stage or "video_vae=22,video_decoder=6,audio_vae=6,dit=62"')
     parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS, help="training clips rendered into the pool")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..models.audio.preprocess import MelFrontEndConfig, log_mel_spectrogram
 from ..models.camera_guide import latent_validity
@@ -119,9 +120,15 @@ def latent_shape_cells(pool: ClipPool, scale: tuple[int, int, int], chunk: int =
     return torch.stack(cells)
 
 
-def foreground_weight(pixels: torch.Tensor, boost: float = 4.0) -> torch.Tensor:
-    """(B, 1, F, H, W) loss weight 1 + boost on the shape's pixels: saturated or bright (backgrounds are neither)."""
+def foreground_weight(pixels: torch.Tensor, boost: float = 4.0, reach: int = 0) -> torch.Tensor:
+    """(B, 1, F, H, W) loss weight 1 + boost on the shape's pixels: saturated or bright (backgrounds are neither).
+
+    `reach` > 0 also weighs the pixels the shape covers up to `reach` frames earlier or later, so a shape drawn a
+    frame or two before it appears (or a trail left where it was) costs as much as a wrong shape pixel."""
     rgb = (pixels + 1) * 0.5
     high, low = rgb.amax(dim=1, keepdim=True), rgb.amin(dim=1, keepdim=True)
     saturation = (high - low) / high.clamp_min(1e-3)
-    return 1.0 + boost * ((saturation > SHAPE_MIN_SATURATION) | (high > SHAPE_MIN_BRIGHTNESS)).float()
+    shape = ((saturation > SHAPE_MIN_SATURATION) | (high > SHAPE_MIN_BRIGHTNESS)).float()
+    if reach:
+        shape = F.max_pool3d(shape, (2 * reach + 1, 1, 1), stride=1, padding=(reach, 0, 0))
+    return 1.0 + boost * shape

@@ -11,6 +11,12 @@ middle group has neighbours on both sides as in a generated clip) with the shape
 frames plus `MOTION_WEIGHT` times that of the frame-to-frame differences. Without the second term the decoder
 spread each 8-frame group's motion evenly: a held-out round trip put appearances and bounces up to 5 frames off
 (median track error 7.4 px, median |sync| 118 ms); trained with it (22 minutes), 1.1 px and 43 ms.
+
+A second video stage refines the decoder alone (the encoder frozen, so the latents the DiT learns from do not
+change) with the shape weight spread `DECODER_SHAPE_REACH` frames either way: a shape drawn a frame or two
+before it appears, or a trail where it was, then costs as much as a wrong shape pixel. On 60 held-out round trips
+6 minutes of it took the visual events' median |offset| from the audio onsets from 41.8 to 5.5 ms (the
+same 6 minutes without the spread: see the model card).
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from .train_loop import Stage, cosine_lr
 
 VIDEO_BATCH, VIDEO_CROP_FRAMES, VIDEO_CROP_SIZE = 4, 17, 64
 MOTION_WEIGHT = 1.0
+DECODER_SHAPE_REACH = 2  # frames
 AUDIO_BATCH = 8
 LATENT_NOISE = 0.05
 
@@ -84,20 +91,44 @@ def video_vae_stage(config: dict, pool: ClipPool, budget_s: float, seed: int, lr
         _set_lr(optimizer, cosine_lr(index, stage.estimated_steps, lr))
         x = video_crops(pool, rng, VIDEO_BATCH, VIDEO_CROP_FRAMES, VIDEO_CROP_SIZE)
         mean = video_vae_forward.encode_moments(vae.encoder, x)[:, :channels]
-        y = video_vae_forward.decode(vae.decoder, _noisy(mean))
-        weight = foreground_weight(x)
-        reconstruction = (weight * (y - x).square()).mean()
-        motion = (torch.maximum(weight[:, :, 1:], weight[:, :, :-1]) * (y.diff(dim=2) - x.diff(dim=2)).square()).mean()
-        loss = reconstruction + MOTION_WEIGHT * motion
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        return {"mse_weighted": reconstruction.item(), "motion": motion.item(),
-                "psnr": (10 * torch.log10(4.0 / (y.detach() - x).square().mean())).item()}
+        return _video_step(vae, optimizer, params, x, mean, foreground_weight(x))
 
     stage = Stage("video_vae", {"vae": vae}, optimizer, step, budget_s)
     return stage, vae
+
+
+def video_decoder_stage(vae: VideoVAE, pool: ClipPool, budget_s: float, seed: int, lr: float = 5e-4) -> Stage:
+    """Refines `vae.decoder` alone (the stage's saved module is the whole VAE, the encoder unchanged)."""
+    torch.manual_seed(seed)
+    params = list(vae.decoder.parameters())
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
+    rng = np.random.default_rng(seed + 3)
+    channels = vae.config.latent_channels
+
+    def step(index: int) -> dict[str, float]:
+        _set_lr(optimizer, cosine_lr(index, stage.estimated_steps, lr))
+        x = video_crops(pool, rng, VIDEO_BATCH, VIDEO_CROP_FRAMES, VIDEO_CROP_SIZE)
+        with torch.no_grad():
+            mean = video_vae_forward.encode_moments(vae.encoder, x)[:, :channels]
+        return _video_step(vae, optimizer, params, x, mean, foreground_weight(x, reach=DECODER_SHAPE_REACH))
+
+    stage = Stage("video_decoder", {"vae": vae}, optimizer, step, budget_s)
+    return stage
+
+
+def _video_step(vae: VideoVAE, optimizer: torch.optim.Optimizer, params: list[torch.Tensor], x: torch.Tensor,
+                mean: torch.Tensor, weight: torch.Tensor) -> dict[str, float]:
+    """One optimiser step on the weighted error of the decoded frames and of their frame-to-frame differences."""
+    y = video_vae_forward.decode(vae.decoder, _noisy(mean))
+    reconstruction = (weight * (y - x).square()).mean()
+    motion = (torch.maximum(weight[:, :, 1:], weight[:, :, :-1]) * (y.diff(dim=2) - x.diff(dim=2)).square()).mean()
+    loss = reconstruction + MOTION_WEIGHT * motion
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    return {"mse_weighted": reconstruction.item(), "motion": motion.item(),
+            "psnr": (10 * torch.log10(4.0 / (y.detach() - x).square().mean())).item()}
 
 
 def audio_vae_stage(config: dict, pool: ClipPool, budget_s: float, seed: int, lr: float = 2e-3,
