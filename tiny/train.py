@@ -118,8 +118,8 @@ def train(out: Path, minutes: dict[str, float], clips: int, seed: int, export_to
                        "text_embedder": _parameters(final.text.embedder), "video_vae": _parameters(vae),
                        "audio_vae": _parameters(audio_vae)},
         "stages": {name: {"steps": s["step"], "seconds": round(s["elapsed_s"]), "log": s["log"]}
-                   for name, s in (("video_vae", video_log), ("video_decoder", decoder_log), ("audio_vae", audio_log),
-                                             ("dit", dit_log))},
+                   for name, s in (("video_vae", video_log), ("video_decoder", decoder_log),
+                                   ("audio_vae", audio_log), ("dit", dit_log))},
         "bytes": {"checkpoint": checkpoint.stat().st_size,
                   "text_encoder": sum(p.stat().st_size for p in encoder.iterdir())},
     }
