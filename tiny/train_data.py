@@ -81,10 +81,14 @@ def open_pool(out: Path) -> ClipPool:
 SHAPE_MIN_SATURATION, SHAPE_MIN_BRIGHTNESS = 0.35, 0.75
 
 
+def _is_shape(high, low):
+    """Channel max / min on a 0..255 scale (numpy arrays or torch tensors) -> bool: saturated or bright."""
+    return ((high - low) > SHAPE_MIN_SATURATION * high.clip(1.0)) | (high > SHAPE_MIN_BRIGHTNESS * 255)
+
+
 def _shape_mask(rgb: np.ndarray) -> np.ndarray:
     """uint8 [..., 3] -> bool [...]: the shape's pixels (as `foreground_weight` finds them)."""
-    high, low = rgb.max(axis=-1).astype(np.float32), rgb.min(axis=-1).astype(np.float32)
-    return ((high - low) > SHAPE_MIN_SATURATION * np.maximum(high, 1.0)) | (high > SHAPE_MIN_BRIGHTNESS * 255)
+    return _is_shape(rgb.max(axis=-1).astype(np.float32), rgb.min(axis=-1).astype(np.float32))
 
 
 def video_crops(pool: ClipPool, rng: np.random.Generator, batch: int, frames: int, size: int,
@@ -125,10 +129,8 @@ def foreground_weight(pixels: torch.Tensor, boost: float = 4.0, reach: int = 0) 
 
     `reach` > 0 also weighs the pixels the shape covers up to `reach` frames earlier or later, so a shape drawn a
     frame or two before it appears (or a trail left where it was) costs as much as a wrong shape pixel."""
-    rgb = (pixels + 1) * 0.5
-    high, low = rgb.amax(dim=1, keepdim=True), rgb.amin(dim=1, keepdim=True)
-    saturation = (high - low) / high.clamp_min(1e-3)
-    shape = ((saturation > SHAPE_MIN_SATURATION) | (high > SHAPE_MIN_BRIGHTNESS)).float()
+    rgb = (pixels + 1) * 127.5
+    shape = _is_shape(rgb.amax(dim=1, keepdim=True), rgb.amin(dim=1, keepdim=True)).float()
     if reach:
         shape = F.max_pool3d(shape, (2 * reach + 1, 1, 1), stride=1, padding=(reach, 0, 0))
     return 1.0 + boost * shape

@@ -137,7 +137,8 @@ OUTPUT_NOTE = "Decode + save mp4 (H.264 + AAC) to the output folder"
 
 
 # The default workflow runs on the built-in AVGen-Tiny (no downloads) with the settings its benchmark uses
-# (tiny/generate.py: dev schedule shifted for the latent's tokens, CFG against the empty prompt, no STG).
+# (tiny/generate.py: dev schedule shifted for the latent's tokens, CFG against the empty prompt; its STG on the last
+# block is the sampler's stg_blocks "auto" for a model this small).
 TINY = GenerationSettings()
 TINY_PROMPT = ("a red circle bounces off the walls over a checkered background, a bright drum sounds at each "
                "bounce")
@@ -146,9 +147,11 @@ TINY_PROMPT = ("a red circle bounces off the walls over a checkered background, 
 def text_to_audio_video() -> WorkflowSpec:
     clip = _prompt_and_clip(TINY_PROMPT, negative="", width=TINY.width, height=TINY.height, frames=TINY.frames,
                             fps=TINY.fps)
+    guidance = f"CFG {TINY.video_cfg:g}, " + (f"STG {TINY.stg:g}" if TINY.stg else "no STG")
     sampler = _sampler(steps=TINY.steps, schedule="dev_token_shift", video_cfg=TINY.video_cfg,
-                       audio_cfg=TINY.audio_cfg, video_stg=0.0, audio_stg=0.0, stg_blocks="none", video_modality=1.0,
-                       audio_modality=1.0, video_rescale=TINY.rescale, audio_rescale=TINY.rescale)
+                       audio_cfg=TINY.audio_cfg, video_stg=TINY.stg, audio_stg=TINY.stg,
+                       stg_blocks="auto" if TINY.stg else "none", video_modality=TINY.modality,
+                       audio_modality=TINY.modality, video_rescale=TINY.rescale, audio_rescale=TINY.rescale)
     return WorkflowSpec(
         "avgen_text_to_audio_video",
         nodes=tuple(_loaders(BUILTIN_NAME, BUILTIN_NAME) + clip + [sampler] + _decoders()
@@ -156,7 +159,7 @@ def text_to_audio_video() -> WorkflowSpec:
         links=_links(*CORE_LINKS, ((N_CLIP, "latent"), (N_SAMPLER, "latent")),
                      *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
         groups=_groups(None, 0, f"AVGen-Tiny prompt + clip: {TINY.width}x{TINY.height}, {TINY.frames} frames",
-                       f"Generate: {TINY.steps} steps, CFG {TINY.video_cfg:g}, no STG", 560, OUTPUT_NOTE),
+                       f"Generate: {TINY.steps} steps, {guidance}", 560, OUTPUT_NOTE),
     )
 
 
