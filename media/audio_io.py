@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import torch
 
+from ..models.optional_imports import require
 from .errors import MediaReadError
+
+if TYPE_CHECKING:
+    import av
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aif",
                               ".aiff"})
@@ -32,12 +36,18 @@ class DecodedAudio:
 
 def open_media(path: str | os.PathLike, what: str) -> av.container.InputContainer:
     """Open `path` with PyAV; MediaReadError naming the file when it is missing or not a media file."""
+    av = pyav()
     if not os.path.isfile(path):
         raise MediaReadError(f"{what} file {os.fspath(path)!r} does not exist")
     try:
         return av.open(os.fspath(path))
     except av.error.FFmpegError as exc:
         raise MediaReadError(f"cannot read {os.fspath(path)!r} as {what}: {exc}") from exc
+
+
+def pyav():
+    """The `av` module (PyAV), or a MissingDependencyError naming the fix."""
+    return require("av", "reading and writing media files (PyAV)")
 
 
 def _stream_seconds(stream) -> float | None:
@@ -52,6 +62,7 @@ def decode_audio_stream(container: av.container.InputContainer, stream, path: st
     The decoder's last frame is padded for some codecs (AAC: to 1024 samples); the result is cut to the stream's
     declared duration when the container states one.
     """
+    av = pyav()
     resampler = None
     chunks = []
     start = None

@@ -18,12 +18,11 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 
-import av
 import numpy as np
 import torch
 
 from ..models.audio.preprocess import fit_duration, resample, to_stereo
-from .audio_io import decode_audio_stream, open_media
+from .audio_io import decode_audio_stream, open_media, pyav
 from .errors import MediaReadError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts"})
@@ -72,6 +71,7 @@ def _stream_fps(stream) -> float:
 
 def _decode_frames(container, stream, path: str, skip: int, every: int, limit: int) -> tuple[list, float | None]:
     """uint8 (H, W, 3) arrays of the selected frames and the time of the first decoded frame."""
+    av = pyav()
     frames, first_time, index = [], None, 0
     try:
         for frame in container.decode(stream):
@@ -205,6 +205,7 @@ def write_mp4(path: str | os.PathLike, frames: torch.Tensor, fps: float, audio: 
         if not sample_rate or int(sample_rate) <= 0:
             raise ValueError(f"audio needs a positive sample rate, got {sample_rate!r}")
         pcm, audio_rate = prepare_audio_for_aac(audio, int(sample_rate), count / float(rate))
+    av = pyav()
     options = {"movflags": "+faststart+use_metadata_tags"}
     with av.open(os.fspath(path), "w", format="mp4", options=options) as container:
         container.metadata.update({str(k): str(v) for k, v in (metadata or {}).items()})

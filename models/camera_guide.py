@@ -20,10 +20,9 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
-from kornia.geometry.camera.perspective import project_points, unproject_points
-from kornia.geometry.linalg import transform_points
 
 from .camera_path import CameraPath
+from .optional_imports import require
 from .positions import VIDEO_SCALE_FACTORS
 
 VALID_COVERAGE = 0.5  # a pixel is valid when the accepted splat weights cover at least this much of it
@@ -77,9 +76,11 @@ def _resample(field: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
 
 def _project(coords, depth, reference_k, relative, target_k):
     """Pixels (N, 2) at z-depths (N,) of the reference camera -> (screen xy (N, 2), target z (N,))."""
-    points = unproject_points(coords, depth.unsqueeze(-1), reference_k)
-    moved = transform_points(relative[None], points[None])[0]
-    return project_points(moved, target_k), moved[:, 2]
+    perspective = require("kornia.geometry.camera.perspective", "the camera guide (kornia)")
+    linalg = require("kornia.geometry.linalg", "the camera guide (kornia)")
+    points = perspective.unproject_points(coords, depth.unsqueeze(-1), reference_k)
+    moved = linalg.transform_points(relative[None], points[None])[0]
+    return perspective.project_points(moved, target_k), moved[:, 2]
 
 
 def _smaller_step(xy: torch.Tensor, dim: int) -> torch.Tensor:

@@ -27,8 +27,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from kornia.geometry.camera import PinholeCamera
-from kornia.geometry.conversions import quaternion_to_rotation_matrix
+
+from .optional_imports import require
 
 EASINGS = ("smooth", "linear")
 FULL_FRAME_HALF_WIDTH_MM = 18.0
@@ -108,8 +108,9 @@ class CameraPath:
         """(F, 3, 3) camera -> world rotations R_y(yaw) @ R_x(pitch) @ R_z(roll)."""
         half = torch.deg2rad(self.angles.to(torch.float64)) / 2.0
         axes = torch.eye(3, dtype=torch.float64)
+        conversions = require("kornia.geometry.conversions", "camera paths (kornia)")
         yaw, pitch, roll = (  # unit quaternions (w, x, y, z) about the y, x and z axes
-            quaternion_to_rotation_matrix(torch.cat([torch.cos(half[:, i:i + 1]),
+            conversions.quaternion_to_rotation_matrix(torch.cat([torch.cos(half[:, i:i + 1]),
                                                      torch.sin(half[:, i:i + 1]) * axes[axis]], dim=-1))
             for i, axis in ((0, 1), (1, 0), (2, 2)))
         return yaw @ pitch @ roll
@@ -139,10 +140,11 @@ class CameraPath:
         out[:, 1, 2] = (height - 1) / 2.0
         return out
 
-    def pinhole(self, height: int, width: int) -> PinholeCamera:
+    def pinhole(self, height: int, width: int):
         """The path as a batch of F kornia cameras."""
         sizes = torch.ones(self.frames, dtype=torch.float64)
-        return PinholeCamera(self.intrinsics(height, width), self.extrinsics(), sizes * height, sizes * width)
+        camera = require("kornia.geometry.camera", "camera paths (kornia)")
+        return camera.PinholeCamera(self.intrinsics(height, width), self.extrinsics(), sizes * height, sizes * width)
 
 
 # --- interpolation -------------------------------------------------------------------------------------------

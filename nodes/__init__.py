@@ -7,9 +7,42 @@ dicts, and ComfyUI reads the merged ones from the pack's top-level __init__.py.
 """
 from __future__ import annotations
 
+import functools
+import inspect
+
+from ..models.optional_imports import MissingDependencyError
 from . import camera, control, decode, encode, keyframes, latent, loaders, lora, media_io, output, sampler, text_encode
+from .errors import NodeDependencyError
 
 _STAGES = (loaders, lora, text_encode, media_io, encode, latent, keyframes, control, camera, sampler, decode, output)
+
+
+def _naming_node(node_id: str, function, validating: bool):
+    """`function` with a MissingDependencyError turned into a NodeDependencyError naming `node_id` (returned as
+    the problem text from VALIDATE_INPUTS, raised from the node's FUNCTION)."""
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except MissingDependencyError as exc:
+            error = NodeDependencyError(node_id, str(exc))
+            if validating:
+                return str(error)
+            raise error from exc
+    call.names_missing_dependencies = True
+    return call
+
+
+def _name_missing_dependencies(node_id: str, node_class) -> None:
+    """Optional modules (torchaudio, PyAV, kornia, tokenizers) are imported where they are used, so the pack
+    registers every node even when one is broken; a node that needs a missing one fails naming itself."""
+    for name in (node_class.FUNCTION, "VALIDATE_INPUTS"):
+        raw = inspect.getattr_static(node_class, name, None)
+        function = getattr(raw, "__func__", raw)
+        if function is None or getattr(function, "names_missing_dependencies", False):
+            continue
+        wrapped = _naming_node(node_id, function, validating=name == "VALIDATE_INPUTS")
+        setattr(node_class, name, type(raw)(wrapped) if isinstance(raw, (classmethod, staticmethod)) else wrapped)
 
 
 def _merge(stages) -> tuple[dict, dict]:
@@ -20,6 +53,8 @@ def _merge(stages) -> tuple[dict, dict]:
         if duplicated:
             raise ValueError(f"node ids defined twice: {sorted(duplicated)} (again in {stage.__name__})")
         classes.update(stage.NODE_CLASS_MAPPINGS)
+        for node_id, node_class in stage.NODE_CLASS_MAPPINGS.items():
+            _name_missing_dependencies(node_id, node_class)
         names.update(stage.NODE_DISPLAY_NAME_MAPPINGS)
     return classes, names
 

@@ -9,3 +9,12 @@ class NodeInputError(ValueError):
     def __init__(self, node: str, message: str):
         super().__init__(f"{node}: {message}")
         self.node = node
+
+
+class NodeDependencyError(RuntimeError):
+    """A node needs an optional module that cannot be imported: "AVGenAudioEncode: the audio encoder's mel
+    spectrogram needs torchaudio, which cannot be imported here (...). Fix: pip install ..."."""
+
+    def __init__(self, node: str, message: str):
+        super().__init__(f"{node}: {message}")
+        self.node = node

@@ -8,14 +8,15 @@ filters, power 1), mapped to a linear magnitude spectrogram by the stored pseudo
 from __future__ import annotations
 
 import torch
-import torchaudio
 from torch import nn
 
+from ..optional_imports import require
 from .vocoder_config import STEREO_MEL_CHANNELS, GriffinLimConfig
 
 
 def inverse_mel_basis(config: GriffinLimConfig) -> torch.Tensor:
     """(n_fft // 2 + 1, n_mels) float32 pseudo-inverse of the front end's Slaney mel filterbank."""
+    torchaudio = require("torchaudio", "the Griffin-Lim vocoder's mel filterbank")
     filters = torchaudio.functional.melscale_fbanks(
         config.n_fft // 2 + 1, config.mel_fmin, config.mel_fmax, config.n_mels, config.sampling_rate,
         norm="slaney", mel_scale="slaney",
@@ -49,7 +50,7 @@ class GriffinLimVocoder(nn.Module):
             mel = log_mel.to(torch.float32).exp()  # (B, 2, T, mels)
             spectrum = (mel @ self.inverse_mel_basis.float().T).clamp_min(0.0).transpose(2, 3)  # (B, 2, F, T)
             window = torch.hann_window(c.win_length, device=mel.device)
-            wave = torchaudio.functional.griffinlim(
+            wave = require("torchaudio", "the Griffin-Lim vocoder").functional.griffinlim(
                 spectrum, window, c.n_fft, c.hop_length, c.win_length, power=1.0, n_iter=c.n_iter,
                 momentum=c.momentum, length=(frames - 1) * c.hop_length, rand_init=False,
             )  # a centred STFT of T frames spans (T - 1) hops; the last hop is silence

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torchaudio
+
+from ..optional_imports import require
 
 LOG_MEL_FLOOR = 1e-5
 
@@ -90,11 +91,12 @@ def resample(waveform: torch.Tensor, sample_rate: int, target_rate: int) -> torc
     src, dst = _integral_rate(sample_rate), _integral_rate(target_rate, "target_rate")
     if src == dst:
         return waveform
-    return torchaudio.functional.resample(waveform, src, dst)
+    return require("torchaudio", "resampling audio").functional.resample(waveform, src, dst)
 
 
 @functools.lru_cache(maxsize=8)
-def _mel_transform(cfg: MelFrontEndConfig) -> torchaudio.transforms.MelSpectrogram:
+def _mel_transform(cfg: MelFrontEndConfig) -> torch.nn.Module:
+    torchaudio = require("torchaudio", "the audio encoder's mel spectrogram")
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, win_length=cfg.win_length, hop_length=cfg.hop_length,
         f_min=cfg.f_min, f_max=cfg.f_max, n_mels=cfg.n_mels, window_fn=torch.hann_window, power=1.0,

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer
+
+from ..optional_imports import require
 
 MAX_LENGTH = 1024
 
@@ -27,7 +28,7 @@ def _token_name(entry) -> str | None:
 class GemmaTokenizer:
     """Fixed-length, left-padded Gemma tokenization. `encode(prompts)` -> (input_ids, attention_mask) (B, 1024)."""
 
-    def __init__(self, tokenizer: Tokenizer, pad_id: int, bos_id: int, max_length: int = MAX_LENGTH):
+    def __init__(self, tokenizer, pad_id: int, bos_id: int, max_length: int = MAX_LENGTH):
         self.tokenizer = tokenizer
         self.pad_id = pad_id
         self.bos_id = bos_id
@@ -42,7 +43,7 @@ class GemmaTokenizer:
         folder, file = (path, path / "tokenizer.json") if path.is_dir() else (path.parent, path)
         if not file.is_file():
             raise ValueError(f"no tokenizer.json at {path} (expected a Hugging Face Gemma tokenizer file or folder)")
-        tokenizer = Tokenizer.from_file(str(file))
+        tokenizer = require("tokenizers", "the Gemma tokenizer").Tokenizer.from_file(str(file))
         tokenizer.no_padding()
         tokenizer.no_truncation()
         names: dict = {}
