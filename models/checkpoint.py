@@ -158,11 +158,15 @@ class CombinedCheckpoint(CheckpointFile):
 
     Each part is a file with a map {prefix in that file: released prefix}; its keys under a mapped prefix are
     renamed to the released names (`transformer_blocks.0...` -> `model.diffusion_model.transformer_blocks.0...`).
-    The `config` metadata is the union of the parts' config entries; a component given twice is an error.
+    The `config` metadata is the union of the parts' config entries, each taken from `config_owners[entry]` when
+    given (the file that holds that entry's weights), else from the first part that has it; a component given
+    twice is an error.
     """
 
-    def __init__(self, parts: list[tuple[CheckpointFile, dict[str, str]]]):
+    def __init__(self, parts: list[tuple[CheckpointFile, dict[str, str]]],
+                 config_owners: dict[str, CheckpointFile] | None = None):
         self.parts = [file for file, _ in parts]
+        self._config_owners = dict(config_owners or {})
         self.path = " + ".join(f.path for f in self.parts)
         self._sources: dict[str, tuple[CheckpointFile, str]] = {}
         for file, prefixes in parts:
@@ -178,7 +182,7 @@ class CombinedCheckpoint(CheckpointFile):
         self.metadata = self._merged_metadata()
 
     def _merged_metadata(self) -> dict[str, str]:
-        config: dict = {}
+        config = {entry: file.config[entry] for entry, file in self._config_owners.items()}
         metadata: dict[str, str] = {}
         for file in self.parts:
             for name, value in file.config.items():

@@ -4,6 +4,10 @@ Released single files hold every LTX component under fixed prefixes (`model.diff
 `audio_vae.`, `vocoder.`, `text_embedding_projection.`). Split files (transformer-only, VAE-only, ...) may keep
 those prefixes or drop them. Files that belong elsewhere (a Gemma text encoder, a LoRA, a latent upscaler, a
 video-only LTX-Video checkpoint) are recognised so the error can say where they go.
+
+Each component also gets its family from its own tensors where the two releases differ in layout (transformer,
+text projection, video VAE, vocoder), else from the file's `model_version`, so that files of different releases
+are never combined silently: their latent spaces differ and the result would be noise.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from .checkpoint import CheckpointError, CheckpointFile
 
 FAMILIES = ("ltx2", "ltx23")
+FAMILY_TITLES = {"ltx2": "LTX-2 (19B)", "ltx23": "LTX-2.3 (22B)"}
 DIT_PREFIX = "model.diffusion_model."
 CONNECTOR_TREES = ("video_embeddings_connector.", "audio_embeddings_connector.")
 
@@ -40,6 +45,7 @@ class CheckpointInfo:
     family: str | None
     version: tuple[int, ...] | None
     components: dict[str, str] = field(default_factory=dict)  # component -> key prefix in this file
+    families: dict[str, str] = field(default_factory=dict)  # component -> family, where it can be told
 
     @property
     def config(self) -> dict:
@@ -147,17 +153,116 @@ def inspect_checkpoint(ckpt: CheckpointFile) -> CheckpointInfo:
         what = f"it looks like {foreign}" if foreign else f"{len(keys)} keys ({sample})"
         raise CheckpointError(f"{ckpt.path} is not an LTX-2 / LTX-2.3 checkpoint: {what}")
     version = parse_version(ckpt.metadata.get("model_version"))
-    family = None
-    if "transformer" in components:
-        family = _family_from_keys(ckpt, components["transformer"])
-        if version is not None and version >= (2, 4):
+    if version is not None and version >= (2, 4):
+        raise CheckpointError(
+            f"{ckpt.path}: model_version {ckpt.metadata['model_version']} (LTX-2.5 and later) is not supported yet"
+        )
+    families = component_families(ckpt, components, version)
+    return CheckpointInfo(ckpt, one_family([(ckpt.path, families)]), version, components, families)
+
+
+# --- the family of each component --------------------------------------------------------------------------------
+
+# (volume, channel factor) of each resampling step of the released video VAEs: the decoder's depth-to-space steps
+# in run order (upsampling volume, channel divisor), the encoder's space-to-depth steps (downsampling volume, channel
+# multiplier). LTX-2 upsamples all three axes at once in every step; LTX-2.3 has separate space and time steps, and
+# its encoder's last step keeps the channel count. (Block lists: ../shared/reference/ltx2_facts.md 4.2.)
+RELEASED_VAE_STEPS = {
+    ("video_decoder", "ltx2"): ((8, 2), (8, 2), (8, 2)),
+    ("video_decoder", "ltx23"): ((8, 2), (8, 1), (2, 2), (4, 2)),
+    ("video_encoder", "ltx2"): ((4, 2), (2, 2), (8, 2), (8, 2)),
+    ("video_encoder", "ltx23"): ((4, 2), (2, 2), (8, 2), (8, 1)),
+}
+
+
+def _block_input_channels(ckpt: CheckpointFile, blocks: str, index: int, prefix: str) -> int | None:
+    """Channels entering block `index` of `blocks` (e.g. `vae.decoder.up_blocks`), or conv_out past the last."""
+    for key in (f"{blocks}.{index}.res_blocks.0.conv1.conv.weight", f"{blocks}.{index}.conv.conv.weight"):
+        if key in ckpt:
+            return ckpt.shape(key)[1]
+    if not ckpt.has_prefix(f"{blocks}.{index}."):
+        key = f"{prefix}conv_out.conv.weight"
+        return ckpt.shape(key)[1] if key in ckpt else None
+    return None
+
+
+def video_vae_steps(ckpt: CheckpointFile, prefix: str, decoder: bool) -> tuple[tuple[int, int], ...] | None:
+    """The resampling steps of a video encoder / decoder under `prefix`, read from the conv shapes (None when
+    the layout is not the LTX block layout)."""
+    blocks = prefix + ("up_blocks" if decoder else "down_blocks")
+    steps, index = [], 0
+    while ckpt.has_prefix(f"{blocks}.{index}."):
+        key = f"{blocks}.{index}.conv.conv.weight"
+        if key in ckpt:
+            conv_out, conv_in = ckpt.shape(key)[:2]
+            after = _block_input_channels(ckpt, blocks, index + 1, prefix)
+            if not after:
+                return None
+            ratios = (conv_out / after, conv_in / after) if decoder else (after / conv_out, after / conv_in)
+            if any(r != int(r) or r < 1 for r in ratios):
+                return None
+            steps.append(tuple(int(r) for r in ratios))
+        index += 1
+    return tuple(steps)
+
+
+def _video_vae_family(ckpt: CheckpointFile, component: str, prefix: str) -> str | None:
+    steps = video_vae_steps(ckpt, prefix, decoder=component == "video_decoder")
+    return next((family for (part, family), released in RELEASED_VAE_STEPS.items()
+                 if part == component and released == steps), None)
+
+
+def _structural_family(ckpt: CheckpointFile, component: str, prefix: str) -> str | None:
+    """The family a component's own tensors show, or None when both releases share its layout."""
+    if component == "transformer":
+        return _family_from_keys(ckpt, prefix)
+    if component == "text_projection":
+        if prefix + "aggregate_embed.weight" in ckpt:
+            return "ltx2"  # one projection for both modalities (feature extractor V1)
+        return "ltx23" if prefix + "video_aggregate_embed.weight" in ckpt else None
+    if component in ("video_encoder", "video_decoder"):
+        return _video_vae_family(ckpt, component, prefix)
+    if component == "vocoder":
+        if prefix + "conv_pre.weight" in ckpt:
+            return "ltx2"  # HiFi-GAN at 24 kHz
+        return "ltx23" if ckpt.has_prefix(prefix + "bwe_generator.") else None  # BigVGAN + bandwidth extension
+    return None
+
+
+def component_families(ckpt: CheckpointFile, components: dict[str, str],
+                       version: tuple[int, ...] | None) -> dict[str, str]:
+    """{component: family} from each component's tensors, else from the file's model_version; a component whose
+    tensors contradict the model_version is an error."""
+    claimed = None if version is None else ("ltx23" if version >= (2, 3) else "ltx2")
+    families = {}
+    for component, prefix in components.items():
+        family = _structural_family(ckpt, component, prefix)
+        if family and claimed and family != claimed:
             raise CheckpointError(
-                f"{ckpt.path}: model_version {ckpt.metadata['model_version']} (LTX-2.5 and later) is not supported yet"
+                f"{ckpt.path}: metadata says model_version {ckpt.metadata['model_version']} but the "
+                f"{component.replace('_', ' ')} weights have the {FAMILY_TITLES[family]} layout"
             )
-        claimed = "ltx23" if version is not None and version >= (2, 3) else None
-        if claimed and claimed != family:
-            raise CheckpointError(
-                f"{ckpt.path}: metadata says model_version {ckpt.metadata['model_version']} but the transformer "
-                f"keys have the {family} layout"
-            )
-    return CheckpointInfo(ckpt, family, version, components)
+        if family or claimed:
+            families[component] = family or claimed
+    return families
+
+
+def _describe_components(components: list[str]) -> str:
+    return ", ".join(c.replace("_", " ") for c in sorted(components))
+
+
+def one_family(sources: list[tuple[str, dict[str, str]]]) -> str | None:
+    """The one family of components used together; `sources` = (file, {component: family}) for each file.
+    CheckpointError naming which file holds which family's components when they differ."""
+    found = {family for _, families in sources for family in families.values()}
+    if len(found) <= 1:
+        return found.pop() if found else None
+    held = []
+    for label, families in sources:
+        for family in sorted(set(families.values())):
+            parts = [c for c, f in families.items() if f == family]
+            held.append(f"{label} holds the {FAMILY_TITLES[family]} {_describe_components(parts)}")
+    raise CheckpointError(
+        "the files are from different model families and cannot be used together (the result would be noise): "
+        + "; ".join(held) + ". Use the files released together with your transformer."
+    )

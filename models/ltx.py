@@ -16,7 +16,7 @@ from .audio.audio_vae import AudioVAE, load_audio_vae
 from .audio.vocoder import Vocoder, load_vocoder
 from .checkpoint import CheckpointError, CheckpointFile, CombinedCheckpoint
 from .cpu_linear import use_cpu_linears
-from .family import COMPONENT_MARKERS, CheckpointInfo, inspect_checkpoint
+from .family import COMPONENT_MARKERS, CheckpointInfo, inspect_checkpoint, one_family
 from .fp8 import quantize_linears_fp8
 from .text.text_embedder import TextEmbedder, load_text_embedder
 from .transformer.model import AVTransformer, load_transformer
@@ -45,6 +45,7 @@ class LTXCheckpoint:
     family: str | None
     version: tuple[int, ...] | None
     components: frozenset[str]
+    families: dict[str, str]  # component -> family, where the weights or the file's model_version tell it
 
     @property
     def config(self) -> dict:
@@ -107,18 +108,28 @@ def _released_prefixes(info: CheckpointInfo) -> dict[str, str]:
     return {prefix: COMPONENT_MARKERS[name][0] for name, prefix in info.components.items()}
 
 
+def _config_owners(infos: list[CheckpointInfo]) -> dict[str, CheckpointFile]:
+    """{config entry: the file holding that entry's weights}, so that a VAE file's own config builds its VAE."""
+    owners = {}
+    for info in infos:
+        for component in info.components:
+            entry = next(CONFIG_ENTRY[part] for part, needs in REQUIREMENTS.items() if component in needs)
+            if entry in info.config:
+                owners.setdefault(entry, info.file)
+    return owners
+
+
 def open_ltx(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> LTXCheckpoint:
-    """Open one single-file checkpoint or several component files of the same model."""
+    """Open one single-file checkpoint or several component files of the same model (CheckpointError naming the
+    files when they belong to different model families)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
         raise CheckpointError("no checkpoint file given")
     infos = [inspect_checkpoint(CheckpointFile(p)) for p in paths]
-    families = {i.family for i in infos if i.family}
-    if len(families) > 1:
-        raise CheckpointError(f"{' + '.join(i.file.path for i in infos)}: the files are of different model families "
-                              f"({', '.join(sorted(families))})")
-    combined = CombinedCheckpoint([(i.file, _released_prefixes(i)) for i in infos])
+    family = one_family([(i.file.path, i.families) for i in infos])
+    combined = CombinedCheckpoint([(i.file, _released_prefixes(i)) for i in infos], _config_owners(infos))
     components = frozenset(c for i in infos for c in i.components)
     version = next((i.version for i in infos if i.version), None)
-    return LTXCheckpoint(combined, families.pop() if families else None, version, components)
+    families = {c: f for i in infos for c, f in i.families.items()}
+    return LTXCheckpoint(combined, family, version, components, families)

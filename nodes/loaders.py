@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..models.checkpoint import CheckpointError, CheckpointFile
-from ..models.family import inspect_checkpoint
+from ..models.family import inspect_checkpoint, one_family
 from ..models.ltx import LTXCheckpoint, open_ltx
 from ..models.text.gemma3_loader import open_gemma3
 from ..tiny import builtin
@@ -29,8 +29,10 @@ NO_CHECKPOINTS = "(no files in checkpoints/ or diffusion_models/)"
 NO_TEXT_ENCODERS = "(no Gemma 3 folders or files in text_encoders/)"
 DEVICES = ["auto", "cpu", "cuda"]
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
-VAE_COMPONENTS = frozenset({"video_encoder", "video_decoder", "video_statistics", "audio_encoder", "audio_decoder",
-                            "audio_statistics", "vocoder"})
+TEXT_SIDE_COMPONENTS = frozenset({"transformer", "text_projection", "video_connector", "audio_connector"})
+VIDEO_VAE_COMPONENTS = frozenset({"video_encoder", "video_decoder", "video_statistics"})
+AUDIO_VAE_COMPONENTS = frozenset({"audio_encoder", "audio_decoder", "audio_statistics", "vocoder"})
+VAE_COMPONENTS = VIDEO_VAE_COMPONENTS | AUDIO_VAE_COMPONENTS
 
 
 def resolve_device(node: str, choice: str) -> torch.device:
@@ -147,36 +149,52 @@ def _missing(what: str, advice: str):
     return fail
 
 
-def _video_vae_handle(sources: list[tuple[str, LTXCheckpoint]], dtype, device) -> VideoVAEHandle:
-    for label, source in sources:
-        parts = [p for p in ("encoder", "decoder") if source.has(f"video_{p}")]
-        if parts:
-            key = model_cache.file_key(_file_paths(source), part="video_vae", dtype=dtype, device=device)
-            load = _named_load(f"video VAE from {label}",
-                               lambda: source.load_video_vae(dtype, device, parts=parts))
-            return VideoVAEHandle(key, load, f"{label} (video VAE {'+'.join(parts)})")
-    names = " or ".join(label for label, _ in sources)
-    return VideoVAEHandle(f"missing video VAE|{names}",
-                          _missing("video VAE", f"{names} holds none; choose a video VAE file as vae_name"), "")
+def _vae_source(sources: list[tuple[str, LTXCheckpoint]], group: str) -> tuple[str, LTXCheckpoint] | None:
+    """The first (label, file) of `sources` that holds a `group` ("video" / "audio") VAE encoder or decoder."""
+    return next(((label, source) for label, source in sources
+                 if any(source.has(f"{group}_{part}") for part in ("encoder", "decoder"))), None)
 
 
-def _audio_vae_handle(sources: list[tuple[str, LTXCheckpoint]], device) -> AudioVAEHandle:
-    for label, source in sources:
-        parts = [p for p in ("encoder", "decoder") if source.has(f"audio_{p}")]
-        if parts:
-            if not source.has("vocoder"):
-                load = _missing("vocoder", f"{label} holds an audio VAE but no vocoder; use a file with both")
-                return AudioVAEHandle(f"missing vocoder|{label}", load, "")
-            key = model_cache.file_key(_file_paths(source), part="audio_vae", device=device)
+def _labels(sources: list[tuple[str, LTXCheckpoint]]) -> str:
+    return " or ".join(label for label, _ in sources)
 
-            def load(source=source, parts=parts):
-                return source.load_audio_vae(torch.float32, device, parts=parts), source.load_vocoder(device)
 
-            return AudioVAEHandle(key, _named_load(f"audio VAE from {label}", load),
-                                  f"{label} (audio VAE {'+'.join(parts)} + vocoder)")
-    names = " or ".join(label for label, _ in sources)
-    return AudioVAEHandle(f"missing audio VAE|{names}",
-                          _missing("audio VAE", f"{names} holds none; choose an audio VAE file as audio_vae_name"), "")
+def _check_one_family(used: list[tuple[str, LTXCheckpoint, frozenset]]) -> None:
+    """The transformer and the VAEs chosen for it must be of one release (else the decode is noise)."""
+    try:
+        one_family([(label, {c: f for c, f in source.families.items() if c in parts}) for label, source, parts in used])
+    except CheckpointError as exc:
+        raise NodeInputError(CHECKPOINT_LOADER, str(exc)) from exc
+
+
+def _video_vae_handle(chosen: tuple[str, LTXCheckpoint] | None, searched: str, dtype, device) -> VideoVAEHandle:
+    if chosen is None:
+        return VideoVAEHandle(f"missing video VAE|{searched}",
+                              _missing("video VAE", f"{searched} holds none; choose a video VAE file as vae_name"), "")
+    label, source = chosen
+    parts = [p for p in ("encoder", "decoder") if source.has(f"video_{p}")]
+    key = model_cache.file_key(_file_paths(source), part="video_vae", dtype=dtype, device=device)
+    load = _named_load(f"video VAE from {label}", lambda: source.load_video_vae(dtype, device, parts=parts))
+    return VideoVAEHandle(key, load, f"{label} (video VAE {'+'.join(parts)})")
+
+
+def _audio_vae_handle(chosen: tuple[str, LTXCheckpoint] | None, searched: str, device) -> AudioVAEHandle:
+    if chosen is None:
+        return AudioVAEHandle(f"missing audio VAE|{searched}",
+                              _missing("audio VAE", f"{searched} holds none; choose an audio VAE file as "
+                                                    "audio_vae_name"), "")
+    label, source = chosen
+    parts = [p for p in ("encoder", "decoder") if source.has(f"audio_{p}")]
+    if not source.has("vocoder"):
+        load = _missing("vocoder", f"{label} holds an audio VAE but no vocoder; use a file with both")
+        return AudioVAEHandle(f"missing vocoder|{label}", load, "")
+    key = model_cache.file_key(_file_paths(source), part="audio_vae", device=device)
+
+    def load():
+        return source.load_audio_vae(torch.float32, device, parts=parts), source.load_vocoder(device)
+
+    return AudioVAEHandle(key, _named_load(f"audio VAE from {label}", load),
+                          f"{label} (audio VAE {'+'.join(parts)} + vocoder)")
 
 
 def _load_transformer(checkpoint: LTXCheckpoint, name: str, weights, device):
@@ -229,6 +247,18 @@ class AVGenCheckpointLoader:
         video_file = _open_vae_file("vae_name", vae_name)
         audio_file = _open_vae_file("audio_vae_name", audio_vae_name)
 
+        ckpt_source = [(f"ckpt_name {ckpt_name!r}", checkpoint)]
+        video_sources = [(f"vae_name {vae_name!r}", video_file)] if video_file else []
+        audio_sources = ([(f"audio_vae_name {audio_vae_name!r}", audio_file)] if audio_file else []) + video_sources
+        video = _vae_source(video_sources + ckpt_source, "video")
+        audio = _vae_source(audio_sources + ckpt_source, "audio")
+        used = [(*ckpt_source[0], TEXT_SIDE_COMPONENTS)]
+        if video:
+            used.append((*video, VIDEO_VAE_COMPONENTS))
+        if audio:
+            used.append((*audio, AUDIO_VAE_COMPONENTS))
+        _check_one_family(used)
+
         weights = "fp8" if dtype == "fp8" else compute_dtype
         key = model_cache.file_key(path, part="transformer", weights=weights, device=device)
         if not model_cache.is_cached(key):  # another dtype / device of this file: drop it first
@@ -236,15 +266,10 @@ class AVGenCheckpointLoader:
             model_cache.release(lambda k: k.startswith(same_file + "|") and "part=transformer" in k)
         transformer = model_cache.get_or_load(key, lambda: _load_transformer(checkpoint, ckpt_name, weights, device))
         model = ModelHandle(checkpoint, transformer, key, compute_dtype, device)
-
-        video_sources = [(f"vae_name {vae_name!r}", video_file)] if video_file else []
-        audio_sources = [(f"audio_vae_name {audio_vae_name!r}", audio_file)] if audio_file else []
-        audio_sources += video_sources
-        ckpt_source = [(f"ckpt_name {ckpt_name!r}", checkpoint)]
         return (
             model,
-            _video_vae_handle(video_sources + ckpt_source, compute_dtype, device),
-            _audio_vae_handle(audio_sources + ckpt_source, device),
+            _video_vae_handle(video, _labels(video_sources + ckpt_source), compute_dtype, device),
+            _audio_vae_handle(audio, _labels(audio_sources + ckpt_source), device),
         )
 
 

@@ -183,7 +183,7 @@ def test_version_metadata_that_contradicts_the_keys_is_refused(tmp_path):
     tensors, metadata = read_all(LTX2)
     path = tmp_path / "mislabelled.safetensors"
     save_file(tensors, str(path), {**metadata, "model_version": "2.3.0"})
-    with pytest.raises(CheckpointError, match="model_version 2.3.0 but the transformer keys have the ltx2 layout"):
+    with pytest.raises(CheckpointError, match=r"model_version 2.3.0 but the transformer weights have the LTX-2 \(19B\) layout"):
         open_ltx(path)
 
 
