@@ -166,3 +166,21 @@ def test_tiled_decode_close_to_untiled_and_progressive(tiny):
         assert err.mean() < 0.05 * full.abs().mean(), err.mean()
         if options.temporal_tile:
             assert len(chunks) == 2 and calls_at_first_chunk == 1  # frames handed out before the last tile
+
+
+@pytest.mark.parametrize("latent_channels,base", [(12, 4), (12, 3), (5, 1)])
+def test_depth_to_space_without_residual_takes_any_channel_count(latent_channels, base):
+    """LTX-2.3-style decoder (no residual path) with channel counts that do not divide by the (2, 2, 2) stride
+    volume: only the residual path needs that, so it builds and decodes F -> 8(F - 1) + 1 frames, 32x the size."""
+    config = json.loads(CheckpointFile(GOLDEN / "ltx23" / "checkpoint.safetensors").metadata["config"])["vae"]
+    config = {**config, "latent_channels": latent_channels, "decoder_base_channels": base}
+    vae = VideoVAE(VideoVAEConfig.from_config(config), parts=("decoder",)).eval()
+    with torch.no_grad():
+        pixels = vae.decoder(torch.randn(1, latent_channels, 2, 1, 2))
+    assert pixels.shape == (1, 3, 9, 32, 64)
+
+
+def test_residual_depth_to_space_still_needs_divisible_channels():
+    config = json.loads(CheckpointFile(GOLDEN / "ltx2" / "checkpoint.safetensors").metadata["config"])["vae"]
+    with pytest.raises(ValueError, match="residual upsampler on 12 channels, stride .*divide by the stride volume"):
+        VideoVAE(VideoVAEConfig.from_config({**config, "decoder_base_channels": 3}), parts=("decoder",))

@@ -163,9 +163,13 @@ class DepthToSpaceUpsample(nn.Module):
                  causal: bool, spatial_padding: str):
         super().__init__()
         volume = math.prod(stride)
-        if (in_channels * volume) % reduction or volume % reduction or in_channels % volume:
-            raise ValueError(f"upsampler on {in_channels} channels, stride {stride}, reduction {reduction}: "
-                             "channels must divide")
+        if in_channels % reduction:
+            raise ValueError(f"upsampler on {in_channels} channels with multiplier {reduction}: the channels must "
+                             "divide by the multiplier")
+        if residual and (in_channels % volume or volume % reduction):
+            raise ValueError(f"residual upsampler on {in_channels} channels, stride {stride}, multiplier {reduction}: "
+                             "the residual path needs the channels to divide by the stride volume and the volume by "
+                             "the multiplier")
         self.stride = stride
         self.residual = residual
         self.out_channels = in_channels // reduction
