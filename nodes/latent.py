@@ -12,6 +12,7 @@ from ..models.sampling import LatentIndexConditioning
 from ..models.sampling.state import AudioGrid
 from ..models.video_vae.config import VideoVAEConfig
 from .errors import NodeInputError
+from .input_checks import multiple_of, validation_result, within
 from .types import AV_LATENT, MODEL, VIDEO_LATENT, AVLatent, ModelHandle, VideoLatent
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,13 @@ NODE = "AVGenEmptyAVLatent"
 MIN_SIDE = 64  # the 19B decoder pads by reflection: latent sides must be >= 2
 MAX_SIDE = 8192
 MAX_FRAMES = 8 * 1250 + 1
+FINEST_SIDE_STEP = 16  # pixels per latent cell of the finest supported VAE (AVGen-Tiny; the LTX VAEs: 32)
+SIDE = {"min": MIN_SIDE, "max": MAX_SIDE, "step": FINEST_SIDE_STEP}
+FRAMES = {"min": 1, "max": MAX_FRAMES, "step": 8}
+SECONDS = {"min": 0.0, "max": 600.0, "step": 0.01}
+FPS = {"min": 1.0, "max": 240.0, "step": 0.01}
+BATCH = {"min": 1, "max": 64}
+STRENGTH = {"min": 0.0, "max": 1.0, "step": 0.01}
 
 
 def audio_latent_layout(model: ModelHandle) -> tuple[int, int]:
@@ -58,19 +66,15 @@ def video_scale_factors(model: ModelHandle) -> tuple[int, int, int]:
     return scale
 
 
-def check_side(node: str, name: str, value: int, step: int = VIDEO_SCALE_FACTORS[1]) -> None:
+def check_side(node: str, name: str, value: int | None, step: int = VIDEO_SCALE_FACTORS[1]) -> None:
     """Named error unless `value` is a multiple of `step` (the VAE's pixels per latent cell) and >= 64."""
-    if value < MIN_SIDE or value % step:
-        nearest = sorted({max(MIN_SIDE, value // step * step), max(MIN_SIDE, -(-value // step) * step)})
-        raise NodeInputError(node, f"{name} {value} must be a multiple of {step} and at least {MIN_SIDE} pixels "
-                                   f"(the video VAE works on {step}x{step} pixel blocks): use "
-                                   f"{' or '.join(map(str, nearest))}")
+    multiple_of(node, name, value, step, MIN_SIDE, f"the video VAE works on {step}x{step} pixel blocks")
 
 
-def check_frames(node: str, name: str, frames: int) -> None:
+def check_frames(node: str, name: str, frames: int | None) -> None:
     """Named error unless `frames` = 8k + 1."""
     step = VIDEO_SCALE_FACTORS[0]
-    if frames < 1 or (frames - 1) % step:
+    if frames is not None and (frames < 1 or (frames - 1) % step):
         lower = max(1, (frames - 1) // step * step + 1)
         raise NodeInputError(node, f"{name} {frames} is not 8k+1 (1, 9, 17, ..., 97, 121, ...; the video VAE "
                                    f"encodes the first frame alone, then {step} frames per latent frame): use "
@@ -100,6 +104,25 @@ def _first_frame_conditioning(first_frame: VideoLatent, strength: float, video_s
     return LatentIndexConditioning(latent=latent, strength=float(strength), latent_idx=0)
 
 
+def check_values(width=None, height=None, frames=None, seconds=None, fps=None, batch_size=None,
+                 first_frame_strength=None, cell: tuple[int, int] = (FINEST_SIDE_STEP, FINEST_SIDE_STEP)) -> None:
+    """The constant inputs' checks (None = linked). `cell`: the model's (height, width) pixels per latent cell
+    when known, else the finest of any supported model."""
+    check_side(NODE, "width", width, cell[1])
+    check_side(NODE, "height", height, cell[0])
+    if seconds == 0:  # frames is used
+        check_frames(NODE, "frames", frames)
+    for name, value, spec in (("width", width, SIDE), ("height", height, SIDE), ("frames", frames, FRAMES),
+                              ("seconds", seconds, SECONDS), ("fps", fps, FPS), ("batch_size", batch_size, BATCH),
+                              ("first_frame_strength", first_frame_strength, STRENGTH)):
+        within(NODE, name, value, spec)
+    if seconds and fps is not None:
+        counted = frames_for_seconds(seconds, fps)
+        if counted > MAX_FRAMES:
+            raise NodeInputError(NODE, f"seconds {seconds:g} at {fps:g} fps is {counted} frames, more than the "
+                                       f"maximum {MAX_FRAMES}")
+
+
 class AVGenEmptyAVLatent:
     DESCRIPTION = (
         "Empty audio-video latent for a clip of width x height pixels and a number of frames (or seconds) at fps. "
@@ -117,48 +140,47 @@ class AVGenEmptyAVLatent:
 
     @classmethod
     def INPUT_TYPES(cls):
-        side = {"min": MIN_SIDE, "max": MAX_SIDE, "step": 32}
         return {
             "required": {
                 "model": (MODEL, {"tooltip": "The DiT: gives the video and audio latent channel counts."}),
-                "width": ("INT", {"default": 768, **side, "tooltip": "Width in pixels, a multiple of 32."}),
-                "height": ("INT", {"default": 512, **side, "tooltip": "Height in pixels, a multiple of 32."}),
-                "frames": ("INT", {"default": 121, "min": 1, "max": MAX_FRAMES, "step": 8,
+                "width": ("INT", {"default": 768, **SIDE, "tooltip": "Width in pixels, a multiple of 32 (16 for "
+                                                                     "AVGen-Tiny)."}),
+                "height": ("INT", {"default": 512, **SIDE, "tooltip": "Height in pixels, a multiple of 32 (16 for "
+                                                                      "AVGen-Tiny)."}),
+                "frames": ("INT", {"default": 121, **FRAMES,
                                    "tooltip": "Frame count, 8k+1 (97, 121, 161, ...). Ignored when seconds > 0."}),
-                "seconds": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 600.0, "step": 0.01,
+                "seconds": ("FLOAT", {"default": 0.0, **SECONDS,
                                       "tooltip": "Clip length in seconds; 0 = use frames. Rounded to the nearest "
                                                  "8k+1 frames at fps (the node reports the result)."}),
-                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 240.0, "step": 0.01,
+                "fps": ("FLOAT", {"default": 24.0, **FPS,
                                   "tooltip": "Frames per second of the clip; sets the timing of video and audio."}),
-                "batch_size": ("INT", {"default": 1, "min": 1, "max": 64,
+                "batch_size": ("INT", {"default": 1, **BATCH,
                                        "tooltip": "Clips generated at once (each gets its own noise)."}),
             },
             "optional": {
                 "first_frame": (VIDEO_LATENT, {"tooltip": "Encoded image (AVGen Image Encode, same width and "
                                                           "height) that becomes the first frame."}),
-                "first_frame_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                "first_frame_strength": ("FLOAT", {"default": 1.0, **STRENGTH,
                                                    "tooltip": "1 keeps the first frame exactly; lower values let "
                                                               "the sampler change it."}),
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, width=None, height=None, frames=None, seconds=None, fps=None, batch_size=None,
+                        first_frame_strength=None):
+        return validation_result(check_values, width=width, height=height, frames=frames, seconds=seconds, fps=fps,
+                                 batch_size=batch_size, first_frame_strength=first_frame_strength)
+
     def make(self, model: ModelHandle, width: int, height: int, frames: int, seconds: float, fps: float,
              batch_size: int, first_frame: VideoLatent | None = None, first_frame_strength: float = 1.0):
         scale = video_scale_factors(model)
-        check_side(NODE, "width", width, scale[2])
-        check_side(NODE, "height", height, scale[1])
-        if not fps > 0:
-            raise NodeInputError(NODE, f"fps must be > 0, got {fps}")
-        if batch_size < 1:
-            raise NodeInputError(NODE, f"batch_size must be >= 1, got {batch_size}")
-        if seconds < 0:
-            raise NodeInputError(NODE, f"seconds must be >= 0 (0 = use frames), got {seconds}")
+        check_values(width, height, frames, seconds, fps, batch_size, first_frame_strength, cell=scale[1:])
         notes = []
         if seconds > 0:
             frames = frames_for_seconds(seconds, fps)
             notes.append(f"{seconds:g} s at {fps:g} fps -> {frames} frames ({frames / fps:.3f} s; frame counts "
                          f"are 8k+1)")
-        check_frames(NODE, "frames", frames)
         (lat_f, lat_h, lat_w), audio_frames = latent_shape_for(frames, height, width, fps, scale)
         z, mel_bins = audio_latent_layout(model)
         video = torch.zeros(batch_size, model.config.video_in_channels, lat_f, lat_h, lat_w)

@@ -19,6 +19,7 @@ from ..models.sampling.schedules import PIPELINE_TOKENS, video_token_count
 from ..models.video_vae import to_rgb01
 from . import comfy_adapter
 from .errors import NodeInputError
+from .input_checks import validation_result, within_widgets
 from .types import AV_LATENT, CONDITIONING, MODEL, VIDEO_VAE, AVLatent, Conditioning, ModelHandle
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,27 @@ def schedule_sigmas(schedule: str, steps: int, denoise: float, video_tokens: int
     return fixed[-(kept + 1):]
 
 
+def stg_block_words(text: str) -> list[str] | tuple[int, ...]:
+    """The stg_blocks widget's syntax: ["auto"], [] ("none" or empty), or block numbers >= 0 (a tuple)."""
+    words = [w.lower() for w in text.replace(",", " ").split()]
+    if words in (["auto"], ["none"], []):
+        return [] if words == ["none"] else words
+    try:
+        blocks = tuple(int(w) for w in words)
+    except ValueError:
+        blocks = (-1,)
+    if min(blocks) < 0:
+        raise NodeInputError(NODE, f"stg_blocks {text!r} must be 'auto', 'none' or block numbers like '29' or "
+                                   "'28, 29'")
+    return blocks
+
+
 def parse_stg_blocks(text: str, model: ModelHandle) -> tuple[tuple[int, ...], list[str]]:
     """Parse the stg_blocks widget: "auto" (the version's official block, or the last block of a smaller
     model), "none" / "" (no block), or block indices separated by commas or spaces. Returns (blocks, notes)."""
     layers = model.config.num_layers
-    words = text.replace(",", " ").split()
-    if [w.lower() for w in words] == ["auto"]:
+    words = stg_block_words(text)
+    if words == ["auto"]:
         try:
             defaults = defaults_for_checkpoint_metadata(model.checkpoint.metadata)
         except ValueError as exc:
@@ -68,14 +84,10 @@ def parse_stg_blocks(text: str, model: ModelHandle) -> tuple[tuple[int, ...], li
             return (block,), []
         return (layers - 1,), [f"stg_blocks auto: block {block} does not exist in this {layers}-block model, "
                                f"using its last block {layers - 1}"]
-    if not words or [w.lower() for w in words] == ["none"]:
+    if not words:
         return (), []
-    try:
-        blocks = tuple(int(w) for w in words)
-    except ValueError:
-        raise NodeInputError(NODE, f"stg_blocks {text!r} must be 'auto', 'none' or block numbers like '29' or "
-                                   "'28, 29'") from None
-    bad = [b for b in blocks if not 0 <= b < layers]
+    blocks = words
+    bad = [b for b in blocks if b >= layers]
     if bad:
         raise NodeInputError(NODE, f"stg_blocks {bad} do not exist: this model has {layers} blocks "
                                    f"(0..{layers - 1})")
@@ -151,6 +163,19 @@ def _step_callback(reporter: comfy_adapter.ProgressReporter, preview_vae):
     return on_step
 
 
+def check_values(seed=None, steps=None, schedule=None, denoise=None, stg_blocks=None, video_stg=None,
+                 audio_stg=None, **scales) -> None:
+    """The constant inputs' checks (None = linked): widget ranges, the schedule's step count, stg_blocks' syntax
+    and STG scales without blocks."""
+    within_widgets(NODE, AVGenSampler, seed=seed, steps=steps, denoise=denoise, video_stg=video_stg,
+                   audio_stg=audio_stg, **scales)
+    if schedule is not None and steps is not None and denoise is not None:
+        schedule_sigmas(schedule, steps, denoise, PIPELINE_TOKENS)
+    if stg_blocks is not None and stg_block_words(stg_blocks) == [] and (video_stg or audio_stg):
+        raise NodeInputError(NODE, "stg_blocks is 'none' but an STG scale is not 0: give blocks or set "
+                                   "video_stg and audio_stg to 0")
+
+
 class AVGenSampler:
     DESCRIPTION = (
         "Generates video and audio together: denoises the AV latent with the DiT. Per-stream guidance: CFG "
@@ -212,20 +237,28 @@ class AVGenSampler:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, seed=None, steps=None, schedule=None, denoise=None, video_cfg=None, audio_cfg=None,
+                        video_stg=None, audio_stg=None, stg_blocks=None, video_modality=None, audio_modality=None,
+                        video_rescale=None, audio_rescale=None):
+        return validation_result(check_values, seed=seed, steps=steps, schedule=schedule, denoise=denoise,
+                                 video_cfg=video_cfg, audio_cfg=audio_cfg, video_stg=video_stg, audio_stg=audio_stg,
+                                 stg_blocks=stg_blocks, video_modality=video_modality,
+                                 audio_modality=audio_modality, video_rescale=video_rescale,
+                                 audio_rescale=audio_rescale)
+
     def sample(self, model: ModelHandle, conditioning: Conditioning, latent: AVLatent, seed: int, steps: int,
                schedule: str, denoise: float, video_cfg: float, audio_cfg: float, video_stg: float,
                audio_stg: float, stg_blocks: str, video_modality: float, audio_modality: float,
                video_rescale: float, audio_rescale: float, batched_passes: bool, preview_vae=None):
-        if not 0 <= seed <= MAX_SEED:
-            raise NodeInputError(NODE, f"seed must be in [0, {MAX_SEED}], got {seed}")
+        check_values(seed, steps, schedule, denoise, stg_blocks, video_stg, audio_stg, video_cfg=video_cfg,
+                     audio_cfg=audio_cfg, video_modality=video_modality, audio_modality=audio_modality,
+                     video_rescale=video_rescale, audio_rescale=audio_rescale)
         sigmas = schedule_sigmas(schedule, steps, denoise, video_token_count(tuple(latent.video.shape)))
         partial = denoise < 1 or schedule == "distilled_stage2"
         noise_scale = float(sigmas[0]) if partial else 1.0
         _check_latent(latent, model, partial)
         blocks, notes = parse_stg_blocks(stg_blocks, model)
-        if not blocks and (video_stg != 0 or audio_stg != 0):
-            raise NodeInputError(NODE, "stg_blocks is 'none' but an STG scale is not 0: give blocks or set "
-                                       "video_stg and audio_stg to 0")
         video_guider = GuiderParams(video_cfg, video_stg, blocks, video_rescale, video_modality)
         audio_guider = GuiderParams(audio_cfg, audio_stg, blocks, audio_rescale, audio_modality)
         if schedule.startswith("distilled") and any(

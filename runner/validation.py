@@ -135,6 +135,6 @@ def _run_custom_validation(who, node_class, constants, received_types, names, ta
         return []
     reason = "" if result is False else f": {result}"
     named = [name for name in arguments if name != "input_types"]
-    return [f"{who}: input {name!r} failed the node's own validation{reason}" for name in named] or [
-        f"{who}: the node's own validation failed{reason}"
-    ]
+    if len(named) == 1:
+        return [f"{who}: input {named[0]!r} failed the node's own validation{reason}"]
+    return [f"{who}: the node's own validation failed{reason}"]  # one answer for several inputs, as in ComfyUI
