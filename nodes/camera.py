@@ -32,6 +32,7 @@ from ..models.sampling import KeyframeConditioning
 from . import comfy_adapter
 from .encode import _check_image, _check_latent, _to_batch, _to_vae_pixels
 from .errors import NodeInputError
+from .input_checks import validation_result, within_widgets
 from .latent import MAX_FRAMES, check_frames
 from .types import AV_LATENT, CAMERA_PATH, IMAGE, MASK, VIDEO_VAE, AVLatent
 
@@ -60,6 +61,25 @@ def _preset_tooltip() -> str:
     return ("Camera move over the whole clip: dolly (forward/back), truck (sideways), pedestal (straight up/down) "
             "move by `distance`; pan, tilt, orbit (circle the subject sideways) and crane (circle it vertically) "
             "turn by `angle`; zoom changes the focal length by `zoom`. 'keyframes' uses the keyframes text.")
+
+
+def check_path_values(preset=None, keyframes=None, fov=None, **numbers) -> None:
+    """Camera Path's constant inputs (None = linked): widget ranges, and a keyframes text that parses and goes with
+    preset 'keyframes' only."""
+    within_widgets(PATH_NODE, AVGenCameraPath, fov=fov, **numbers)
+    if preset is None or keyframes is None:
+        return
+    if preset != KEYFRAMES and keyframes.strip():
+        raise NodeInputError(PATH_NODE, f"keyframes are given but preset is {preset!r}: choose the preset "
+                                        f"'{KEYFRAMES}' to use them, or clear the keyframes text")
+    if preset == KEYFRAMES:
+        if not keyframes.strip():
+            raise NodeInputError(PATH_NODE, "preset 'keyframes' needs keyframes: a JSON list like "
+                                            "[{\"time\": 0}, {\"time\": 4, \"yaw\": 20}]")
+        try:
+            parse_keyframes(keyframes, 60.0 if fov is None else fov)
+        except ValueError as exc:
+            raise NodeInputError(PATH_NODE, str(exc)) from None
 
 
 class AVGenCameraPath:
@@ -121,22 +141,22 @@ class AVGenCameraPath:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, preset=None, distance=None, angle=None, zoom=None, pivot_distance=None, fov=None,
+                        frames=None, fps=None, keyframes=None):
+        return validation_result(check_path_values, preset=preset, keyframes=keyframes, fov=fov, distance=distance,
+                                 angle=angle, zoom=zoom, pivot_distance=pivot_distance, frames=frames, fps=fps)
+
     def make(self, preset: str, distance: float, angle: float, zoom: float, pivot_distance: float, fov: float,
              easing: str, frames: int, fps: float, keyframes: str, latent: AVLatent | None = None):
+        check_path_values(preset, keyframes, fov, distance=distance, angle=angle, zoom=zoom,
+                          pivot_distance=pivot_distance, frames=frames, fps=fps)
         aspect = 1.5
         if latent is not None:
             latent = _check_latent(PATH_NODE, latent)
             frames, fps, aspect = latent.pixel_frames, latent.fps, latent.width / latent.height
-        if frames < 1 or not fps > 0:
-            raise NodeInputError(PATH_NODE, f"frames must be >= 1 and fps > 0, got {frames} frames at {fps} fps")
-        if preset != KEYFRAMES and keyframes.strip():
-            raise NodeInputError(PATH_NODE, f"keyframes are given but preset is {preset!r}: choose the preset "
-                                            f"'{KEYFRAMES}' to use them, or clear the keyframes text")
         try:
             if preset == KEYFRAMES:
-                if not keyframes.strip():
-                    raise ValueError("preset 'keyframes' needs keyframes: a JSON list like "
-                                     "[{\"time\": 0}, {\"time\": 4, \"yaw\": 20}]")
                 path = keyframe_path(parse_keyframes(keyframes, fov), frames, fps, easing)
             else:
                 path = preset_path(preset, frames, fps, fov=fov, distance=distance, angle=angle, zoom=zoom,
@@ -186,10 +206,6 @@ def _depth_values(depth, depth_mask, image_hw: tuple[int, int]) -> torch.Tensor 
 
 def _scene_depth(values: torch.Tensor, kind: str, near: float, far: float) -> torch.Tensor:
     """0..1 map -> z-depth in scene units between near and far."""
-    if kind not in DEPTH_KINDS:
-        raise NodeInputError(GUIDE_NODE, f"depth_kind must be one of {', '.join(DEPTH_KINDS)}, got {kind!r}")
-    if not 0 < near < far:
-        raise NodeInputError(GUIDE_NODE, f"depth_near and depth_far must satisfy 0 < near < far, got {near}, {far}")
     if kind == DEPTH_KINDS[0]:
         return 1.0 / (1.0 / far + values * (1.0 / near - 1.0 / far))
     return near + values * (far - near)
@@ -198,6 +214,18 @@ def _scene_depth(values: torch.Tensor, kind: str, near: float, far: float) -> to
 def _resized(frame: torch.Tensor, latent: AVLatent, mode: str) -> torch.Tensor:
     """(H, W, 3) -> (latent.height, latent.width, 3)."""
     return resize_frames(frame.unsqueeze(0), latent.height, latent.width, mode)[0].permute(1, 2, 0)
+
+
+def check_guide_values(resize_mode=None, depth_kind=None, depth_near=None, depth_far=None, **numbers) -> None:
+    """Camera Guide's constant inputs (None = linked): widget ranges, known choices, 0 < near < far."""
+    within_widgets(GUIDE_NODE, AVGenCameraGuide, depth_near=depth_near, depth_far=depth_far, **numbers)
+    if resize_mode is not None and resize_mode not in RESIZE_MODES:
+        raise NodeInputError(GUIDE_NODE, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
+    if depth_kind is not None and depth_kind not in DEPTH_KINDS:
+        raise NodeInputError(GUIDE_NODE, f"depth_kind must be one of {', '.join(DEPTH_KINDS)}, got {depth_kind!r}")
+    if depth_near is not None and depth_far is not None and not 0 < depth_near < depth_far:
+        raise NodeInputError(GUIDE_NODE, f"depth_near and depth_far must satisfy 0 < near < far, got {depth_near}, "
+                                         f"{depth_far}")
 
 
 class AVGenCameraGuide:
@@ -249,9 +277,18 @@ class AVGenCameraGuide:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, resize_mode=None, plane_distance=None, depth_kind=None, depth_near=None, depth_far=None,
+                        strength=None):
+        return validation_result(check_guide_values, resize_mode=resize_mode, depth_kind=depth_kind,
+                                 depth_near=depth_near, depth_far=depth_far, plane_distance=plane_distance,
+                                 strength=strength)
+
     def guide(self, video_vae, latent: AVLatent, camera_path: CameraPath, image, resize_mode: str,
               plane_distance: float, depth_kind: str, depth_near: float, depth_far: float, strength: float,
               depth=None, depth_mask=None):
+        check_guide_values(resize_mode, depth_kind, depth_near, depth_far, plane_distance=plane_distance,
+                           strength=strength)
         latent = _check_latent(GUIDE_NODE, latent)
         if not isinstance(camera_path, CameraPath):
             raise NodeInputError(GUIDE_NODE, f"camera_path must come from AVGen Camera Path, got "
@@ -263,11 +300,6 @@ class AVGenCameraGuide:
         if latent.keep_video:
             raise NodeInputError(GUIDE_NODE, "the latent keeps its video exactly (video-to-audio): there is no video "
                                              "for a camera guide to steer")
-        if resize_mode not in RESIZE_MODES:
-            raise NodeInputError(GUIDE_NODE, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, "
-                                             f"got {resize_mode!r}")
-        if not 0.0 <= strength <= 1.0:
-            raise NodeInputError(GUIDE_NODE, f"strength must be in [0, 1], got {strength}")
         check_frames(GUIDE_NODE, "the latent's frame count", latent.pixel_frames)
         picture = _single(GUIDE_NODE, "image", _check_image(GUIDE_NODE, "image", image))
         values = _depth_values(depth, depth_mask, tuple(picture.shape[:2]))

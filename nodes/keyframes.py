@@ -17,6 +17,7 @@ from ..models.positions import VIDEO_SCALE_FACTORS
 from ..models.sampling import KeyframeConditioning, LatentIndexConditioning
 from .encode import _check_image, _check_latent, _to_batch, _to_vae_pixels
 from .errors import NodeInputError
+from .input_checks import validation_result, within_widgets
 from .latent import check_frames
 from .types import AV_LATENT, IMAGE, VIDEO_LATENT, VIDEO_VAE, AVLatent, VideoLatent
 
@@ -40,27 +41,42 @@ def key_frame_range(item) -> tuple[int, int] | None:
     return None
 
 
+def check_position(position: float | None, unit: str | None) -> None:
+    """What a key position must be whatever the clip: a fraction in [0, 1], seconds >= 0, a whole frame number."""
+    if unit is not None and unit not in UNITS:
+        raise NodeInputError(NODE, f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
+    if position is None or unit is None:
+        return
+    if unit == "fraction" and not 0.0 <= position <= 1.0:
+        raise NodeInputError(NODE, f"position {position:g} as a fraction of the clip must be in [0, 1] "
+                                   "(0 = first frame, 1 = last frame)")
+    if unit == "seconds" and position < 0:
+        raise NodeInputError(NODE, f"position {position:g} s is before the clip's start (seconds count from 0)")
+    if unit == "frames" and position != int(position):
+        raise NodeInputError(NODE, f"position {position:g} is not a whole frame number")
+
+
+def check_values(position=None, unit=None, strength=None, resize_mode=None, crf=None) -> None:
+    """The constant inputs' checks (None = linked); where the key lands in the clip is checked at run time."""
+    within_widgets(NODE, AVGenKeyframe, position=position, strength=strength, crf=crf)
+    check_position(position, unit)
+    if resize_mode is not None and resize_mode not in KEY_RESIZE_MODES:
+        raise NodeInputError(NODE, f"resize_mode must be one of {', '.join(KEY_RESIZE_MODES)}, got {resize_mode!r}")
+
+
 def resolve_position(position: float, unit: str, latent: AVLatent) -> int:
     """Frame index of a key position: frames (negative counts from the end, -1 = last frame), seconds, or a
     fraction of the clip (0 = first frame, 1 = last frame, rounded to the nearest frame)."""
     frames, fps = latent.pixel_frames, latent.fps
-    if unit not in UNITS:
-        raise NodeInputError(NODE, f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
+    check_position(position, unit)
     if unit == "fraction":
-        if not 0.0 <= position <= 1.0:
-            raise NodeInputError(NODE, f"position {position:g} as a fraction of the clip must be in [0, 1] "
-                                       "(0 = first frame, 1 = last frame)")
         return round(position * (frames - 1))
     if unit == "seconds":
-        if position < 0:
-            raise NodeInputError(NODE, f"position {position:g} s is before the clip's start (seconds count from 0)")
         frame = round(position * fps)
         if frame >= frames:
             raise NodeInputError(NODE, f"position {position:g} s (frame {frame}) is outside the clip: its last frame "
                                        f"{frames - 1} is at {(frames - 1) / fps:.3f} s")
         return frame
-    if position != int(position):
-        raise NodeInputError(NODE, f"position {position:g} is not a whole frame number")
     frame = int(position)
     if not -frames <= frame < frames:
         raise NodeInputError(NODE, f"position {frame} is outside the clip's frames 0..{frames - 1} (or "
@@ -138,16 +154,18 @@ class AVGenKeyframe:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, position=None, unit=None, strength=None, resize_mode=None, crf=None):
+        return validation_result(check_values, position=position, unit=unit, strength=strength,
+                                 resize_mode=resize_mode, crf=crf)
+
     def add_key(self, latent: AVLatent, position: float, unit: str, strength: float, resize_mode: str, crf: int,
                 video_vae=None, image=None, image_latent=None):
+        check_values(position, unit, strength, resize_mode, crf)
         latent = _check_latent(NODE, latent)
         if latent.keep_video:
             raise NodeInputError(NODE, "the latent keeps its whole video (AVGen Video Encode with keep on), so a "
                                        "keyframe would be ignored: turn keep off or drop the keyframe")
-        if not 0.0 <= strength <= 1.0:
-            raise NodeInputError(NODE, f"strength must be in [0, 1], got {strength}")
-        if resize_mode not in KEY_RESIZE_MODES:
-            raise NodeInputError(NODE, f"resize_mode must be one of {', '.join(KEY_RESIZE_MODES)}, got {resize_mode!r}")
         frame = resolve_position(position, unit, latent)
         encoded, pixel_frames = self._key_latent(latent, video_vae, image, image_latent, resize_mode, crf)
         notes = []

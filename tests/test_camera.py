@@ -367,7 +367,7 @@ def test_camera_path_node_outputs_path_preview_and_lora_name(ltx23, output_dir):
     (dict(preset="keyframes"), "needs keyframes"),
     (dict(preset="keyframes", keyframes="[{"), "not valid JSON"),
     (dict(zoom=0.5), "zoom must be"),
-    (dict(fps=0.0), "fps > 0"),
+    (dict(fps=0.0), r"fps must be in \[1, 240\], got 0"),
     (dict(latent="latent"), "latent must be an AV latent"),
 ])
 def test_camera_path_node_bad_inputs_are_named(changes, message):
@@ -421,7 +421,7 @@ def test_scene_depth_mapping():
     ("batch", "batch of 2"),
     ("path_type", "camera_path must come from AVGen Camera Path"),
     ("strength", "strength must be in"),
-    ("plane", "plane distance must be > 0"),
+    ("plane", r"plane_distance must be in \[0.001, 10000\], got 0"),
     ("resize", "resize_mode must be one of"),
 ])
 def test_camera_guide_node_bad_inputs_are_named(case, message, ltx23):
