@@ -122,10 +122,9 @@ def parse_pose_keypoints(data) -> list[PoseFrame]:
 KEY_UNITS = ("frames", "seconds", "fraction")
 
 
-def parse_key_positions(text: str, unit: str, fps: float, keys: int, frames: int) -> list[int] | None:
-    """The frame index of each key pose from "0, 48, 96" (frames), "0, 2.5, 4" (seconds) or "0, 0.5, 1" (fraction
-    of the clip: 0 = first frame, 1 = last); None for an empty text. Must give one strictly increasing position
-    per key inside the clip of `frames` frames."""
+def key_position_values(text: str, unit: str) -> list[float] | None:
+    """The numbers of a key-positions text ("0, 48, 96"), None when empty; ValueError unless they are numbers in a
+    known unit, strictly increasing, >= 0, whole for frames and <= 1 for fractions (what holds for any clip)."""
     words = text.replace(",", " ").split()
     if not words:
         return None
@@ -137,13 +136,28 @@ def parse_key_positions(text: str, unit: str, fps: float, keys: int, frames: int
         raise ValueError(f"key positions {text!r} must be numbers separated by commas or spaces") from None
     if unit == "frames" and any(v != int(v) for v in values):
         raise ValueError(f"key positions in frames must be whole numbers, got {text!r}")
+    if any(b <= a for a, b in pairwise(values)):
+        raise ValueError(f"key positions must be strictly increasing, got {text!r}")
+    if values[0] < 0 or (unit == "fraction" and values[-1] > 1):
+        raise ValueError(f"key positions {text!r} must be >= 0" + (" and <= 1 (fractions of the clip)"
+                                                                     if unit == "fraction" else ""))
+    return values
+
+
+def parse_key_positions(text: str, unit: str, fps: float, keys: int, frames: int) -> list[int] | None:
+    """The frame index of each key pose from "0, 48, 96" (frames), "0, 2.5, 4" (seconds) or "0, 0.5, 1" (fraction
+    of the clip: 0 = first frame, 1 = last); None for an empty text. Must give one strictly increasing position
+    per key inside the clip of `frames` frames."""
+    values = key_position_values(text, unit)
+    if values is None:
+        return None
     scale = {"frames": 1.0, "seconds": fps, "fraction": frames - 1}[unit]
     positions = [round(v * scale) for v in values]
     if len(positions) != keys:
         raise ValueError(f"{len(positions)} key positions given for {keys} key poses: give one per pose")
     if any(b <= a for a, b in pairwise(positions)):
         raise ValueError(f"key positions must be strictly increasing (as frames: {positions})")
-    if positions[0] < 0 or positions[-1] >= frames:
+    if positions[-1] >= frames:
         raise ValueError(f"key positions {positions} (frames) must lie in the clip's frames 0..{frames - 1}")
     return positions
 

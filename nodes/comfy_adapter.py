@@ -283,6 +283,16 @@ class OutputFile:
         return {"filename": self.filename, "subfolder": self.subfolder, "type": self.type}
 
 
+def _prefix_parts(prefix: str) -> list[str]:
+    return [p for p in str(prefix).replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def check_filename_prefix(prefix: str, kind: str = "output") -> None:
+    """ValueError when a file name prefix would leave the output (or temp) directory ("..")."""
+    if ".." in _prefix_parts(prefix):
+        raise ValueError(f"file name prefix {prefix!r} would leave the {kind} directory")
+
+
 def output_file(prefix: str, extension: str, temp: bool = False) -> OutputFile:
     """Next free `<prefix>_<counter:05>_.<extension>` in the output (or temp) dir.
 
@@ -292,15 +302,14 @@ def output_file(prefix: str, extension: str, temp: bool = False) -> OutputFile:
     kind = "temp" if temp else "output"
     base = temp_directory() if temp else output_directory()
     ext = safe_filename(extension.lstrip("."), fallback="bin")
+    check_filename_prefix(prefix, kind)
     if in_comfyui():
         import folder_paths
 
         folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, str(base))
         filename = f"{name}_{counter:05}_.{ext}"
         return OutputFile(Path(folder) / filename, filename, subfolder, kind)
-    parts = [p for p in str(prefix).replace("\\", "/").split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise ValueError(f"file name prefix {prefix!r} would leave the {kind} directory")
+    parts = _prefix_parts(prefix)
     name = safe_filename(parts[-1] if parts else "", fallback="avgen")
     subfolder = "/".join(safe_filename(p) for p in parts[:-1])
     folder = base / subfolder if subfolder else base

@@ -8,6 +8,7 @@ metadata of the LoRAs on the model ("auto") or set by hand.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 
@@ -17,7 +18,7 @@ import torch
 from ..media.depth_map import CONVENTIONS, normalize_depth
 from ..media.frame_prep import RESIZE_MODES, resize_frames
 from ..media.pose_keypoints import (
-    KEY_UNITS, parse_key_positions, parse_pose_keypoints, poses_for_frames,
+    KEY_UNITS, key_position_values, parse_key_positions, parse_pose_keypoints, poses_for_frames,
 )
 from ..media.pose_render import render_pose
 from ..models.lora import LoraError, combined_reference_factors
@@ -26,6 +27,7 @@ from ..models.sampling import ReferenceConditioning
 from . import comfy_adapter
 from .encode import RESIZE_TOOLTIP, _check_image, _check_latent, _to_batch, _to_vae_pixels
 from .errors import NodeInputError
+from .input_checks import validation_result, within_widgets
 from .types import AV_LATENT, IMAGE, MODEL, VIDEO_VAE, AVLatent, ModelHandle
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,18 @@ NO_POSE_FILES = "(no .json files in the input folder)"
 FACTORS = ("auto", "1", "2", "4")
 
 
+def check_reference_values(node: str, node_class, resize_mode=None, strength=None, attention_strength=None,
+                           downscale_factor=None, temporal_factor=None, **numbers) -> None:
+    """The reference inputs' checks shared by the control nodes (None = linked): choices and widget ranges."""
+    within_widgets(node, node_class, strength=strength, attention_strength=attention_strength, **numbers)
+    for name, value, choices in (("resize_mode", resize_mode, RESIZE_MODES), ("downscale_factor", downscale_factor,
+                                 FACTORS), ("temporal_factor", temporal_factor, FACTORS)):
+        if value is not None and value not in choices:
+            raise NodeInputError(node, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
 def reference_factors(node: str, model: ModelHandle, downscale: str, temporal: str) -> tuple[int, int]:
     """(downscale factor, temporal factor): "auto" = the LoRA stack's IC-LoRA metadata (1 when none sets it)."""
-    for name, value in (("downscale_factor", downscale), ("temporal_factor", temporal)):
-        if value not in FACTORS:
-            raise NodeInputError(node, f"{name} must be one of {', '.join(FACTORS)}, got {value!r}")
     try:
         stack = combined_reference_factors(tuple(model.loras))
     except LoraError as exc:
@@ -74,11 +83,6 @@ def encode_reference(node: str, video_vae, latent: AVLatent, control: torch.Tens
     if latent.keep_video:
         raise NodeInputError(node, "the latent keeps its whole video (AVGen Video Encode with keep on), so a control "
                                    "video would be ignored: turn keep off")
-    if resize_mode not in RESIZE_MODES:
-        raise NodeInputError(node, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
-    for name, value in (("strength", strength), ("attention_strength", attention_strength)):
-        if not 0.0 <= value <= 1.0:
-            raise NodeInputError(node, f"{name} must be in [0, 1], got {value}")
     side = latent.scale_factors[1]
     height, width = latent.height // downscale, latent.width // downscale
     if latent.height % downscale or latent.width % downscale or height % side or width % side:
@@ -161,9 +165,18 @@ class AVGenDepthEncode:
             **_reference_inputs(),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, resize_mode=None, strength=None, attention_strength=None, downscale_factor=None,
+                        temporal_factor=None):
+        return validation_result(functools.partial(check_reference_values, "AVGenDepthEncode", cls),
+                                 resize_mode=resize_mode, strength=strength, attention_strength=attention_strength,
+                                 downscale_factor=downscale_factor, temporal_factor=temporal_factor)
+
     def encode(self, model, video_vae, latent, depth, convention, resize_mode, strength, attention_strength,
                downscale_factor, temporal_factor):
         node = "AVGenDepthEncode"
+        check_reference_values(node, AVGenDepthEncode, resize_mode, strength, attention_strength, downscale_factor,
+                               temporal_factor)
         latent = _check_latent(node, latent)
         if not isinstance(depth, torch.Tensor) or depth.ndim != 4 or 0 in depth.shape:
             shape = tuple(depth.shape) if isinstance(depth, torch.Tensor) else type(depth).__name__
@@ -219,10 +232,37 @@ class AVGenPoseEncode:
             },
         }
 
+    @classmethod
+    def check_values(cls, key_positions=None, unit=None, body=None, hands=None, face=None, min_confidence=None,
+                     drawing: bool | None = None, **reference) -> None:
+        """Pose Encode's constant inputs (None = linked; `drawing`: keypoints are drawn, None = unknown)."""
+        node = "AVGenPoseEncode"
+        check_reference_values(node, cls, min_confidence=min_confidence, **reference)
+        if key_positions is not None and unit is not None:
+            try:
+                key_position_values(key_positions, unit)
+            except ValueError as exc:
+                raise NodeInputError(node, f"key_positions: {exc}") from None
+        if drawing and body is False and hands is False and face is False:
+            raise NodeInputError(node, "body, hands and face are all off: nothing to draw")
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, key_positions=None, unit=None, body=None, hands=None, face=None, min_confidence=None,
+                        resize_mode=None, strength=None, attention_strength=None, downscale_factor=None,
+                        temporal_factor=None, input_types=None):
+        drawing = "pose_keypoints" in (input_types or {})
+        return validation_result(cls.check_values, key_positions=key_positions, unit=unit, body=body, hands=hands,
+                                 face=face, min_confidence=min_confidence, drawing=drawing, resize_mode=resize_mode,
+                                 strength=strength, attention_strength=attention_strength,
+                                 downscale_factor=downscale_factor, temporal_factor=temporal_factor)
+
     def encode(self, model, video_vae, latent, key_positions, unit, body, hands, face, min_confidence, resize_mode,
                strength, attention_strength, downscale_factor, temporal_factor, pose_keypoints=None,
                pose_images=None):
         node = "AVGenPoseEncode"
+        self.check_values(key_positions, unit, body, hands, face, min_confidence, drawing=pose_keypoints is not None,
+                          resize_mode=resize_mode, strength=strength, attention_strength=attention_strength,
+                          downscale_factor=downscale_factor, temporal_factor=temporal_factor)
         latent = _check_latent(node, latent)
         if (pose_keypoints is None) == (pose_images is None):
             raise NodeInputError(node, "connect exactly one of pose_keypoints or pose_images "
@@ -247,10 +287,6 @@ class AVGenPoseEncode:
             poses = poses_for_frames(keys, positions, latent.pixel_frames)
         except ValueError as exc:
             raise NodeInputError(node, f"pose_keypoints: {exc}") from exc
-        if resize_mode not in RESIZE_MODES:
-            raise NodeInputError(node, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
-        if not (body or hands or face):
-            raise NodeInputError(node, "body, hands and face are all off: nothing to draw")
         notes = []
         if positions is None and len(keys) != latent.pixel_frames:
             notes.append(f"{len(keys)} pose frames for a clip of {latent.pixel_frames} frames: "

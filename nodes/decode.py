@@ -15,6 +15,8 @@ from ..models.video_vae import TilingOptions, iter_decode_tiled, to_rgb01
 from ..models.video_vae.tiling import split_axis
 from . import comfy_adapter
 from .errors import NodeInputError
+from .input_checks import multiple_of, validation_result, within_widgets
+from .latent import FINEST_SIDE_STEP
 from .types import AUDIO, AUDIO_VAE, AV_LATENT, IMAGE, VIDEO_VAE, AVLatent
 
 CATEGORY = "AVGen/decode"
@@ -71,6 +73,27 @@ def _tile_progress(decoder: torch.nn.Module, total: int):
             hook.remove()
 
 
+def check_tiling_values(tiling=None, spatial_tile=None, spatial_overlap=None, temporal_tile=None,
+                        temporal_overlap=None) -> None:
+    """Video Decode's constant inputs (None = linked): ranges, tile sizes on the finest VAE grid (the decode
+    checks the model's own), overlaps under half a tile."""
+    within_widgets(VIDEO_DECODE, AVGenVideoDecode, spatial_tile=spatial_tile, spatial_overlap=spatial_overlap,
+                   temporal_tile=temporal_tile, temporal_overlap=temporal_overlap)
+    if tiling is not None and tiling not in TILING_MODES:
+        raise NodeInputError(VIDEO_DECODE, f"tiling must be one of {', '.join(TILING_MODES)}, got {tiling!r}")
+    if tiling == "off":
+        return
+    for name, value, step in (("spatial_tile", spatial_tile, FINEST_SIDE_STEP),
+                              ("spatial_overlap", spatial_overlap, FINEST_SIDE_STEP),
+                              ("temporal_tile", temporal_tile, 8), ("temporal_overlap", temporal_overlap, 8)):
+        multiple_of(VIDEO_DECODE, name, value, step, 0, "tiles are whole latent cells")
+    for axis, tile, overlap in (("spatial", spatial_tile, spatial_overlap),
+                                ("temporal", temporal_tile, temporal_overlap)):
+        if tile is not None and overlap is not None and 2 * overlap >= tile:
+            raise NodeInputError(VIDEO_DECODE, f"{axis}_overlap {overlap} must be less than half the {axis}_tile "
+                                               f"{tile}")
+
+
 class AVGenVideoDecode:
     DESCRIPTION = ("Decodes the video of an AV latent to frames with the video VAE, in overlapping blended tiles "
                    "(space and time) when the video is large, and passes on its frame rate.")
@@ -103,7 +126,15 @@ class AVGenVideoDecode:
                                  "half the tile)."}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, tiling=None, spatial_tile=None, spatial_overlap=None, temporal_tile=None,
+                        temporal_overlap=None):
+        return validation_result(check_tiling_values, tiling=tiling, spatial_tile=spatial_tile,
+                                 spatial_overlap=spatial_overlap, temporal_tile=temporal_tile,
+                                 temporal_overlap=temporal_overlap)
+
     def decode(self, video_vae, latent, tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap):
+        check_tiling_values(tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap)
         latent = _check_latent(VIDEO_DECODE, latent)
         vae = video_vae.vae
         if vae.decoder is None:

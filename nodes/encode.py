@@ -10,7 +10,8 @@ from ..media.frame_prep import RESIZE_MODES, h264_roundtrip, resize_frames, to_u
 from ..models.audio.preprocess import STEREO_DOWNMIX_LAYOUTS, prepare_audio
 from ..models.positions import VIDEO_SCALE_FACTORS
 from .errors import NodeInputError
-from .latent import check_side
+from .input_checks import validation_result, within_widgets
+from .latent import FINEST_SIDE_STEP, SIDE, check_side
 from .types import AUDIO, AUDIO_VAE, AV_LATENT, IMAGE, VIDEO_LATENT, VIDEO_VAE, AVLatent, VideoLatent
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,18 @@ def _check_latent(node: str, latent) -> AVLatent:
     return latent
 
 
+def check_image_encode_values(width=None, height=None, resize_mode=None, crf=None,
+                              cell: tuple[int, int] = (FINEST_SIDE_STEP, FINEST_SIDE_STEP)) -> None:
+    """Image Encode's constant inputs (None = linked): sizes on the VAE's (height, width) grid `cell` (when
+    unknown, the finest of any supported VAE), crf, resize mode."""
+    node = "AVGenImageEncode"
+    check_side(node, "width", width, cell[1])
+    check_side(node, "height", height, cell[0])
+    within_widgets(node, AVGenImageEncode, width=width, height=height, crf=crf)
+    if resize_mode is not None and resize_mode not in RESIZE_MODES:
+        raise NodeInputError(node, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
+
+
 class AVGenImageEncode:
     DESCRIPTION = (
         "Encodes one image into a one-frame video latent for image-to-video (connect it to AVGen Empty AV Latent's "
@@ -64,13 +77,12 @@ class AVGenImageEncode:
 
     @classmethod
     def INPUT_TYPES(cls):
-        side = {"min": 64, "max": 8192, "step": 32}
         return {
             "required": {
                 "video_vae": (VIDEO_VAE, {"tooltip": "Video VAE of the model that will sample."}),
                 "image": (IMAGE, {"tooltip": "One image (a batch of one)."}),
-                "width": ("INT", {"default": 768, **side, "tooltip": "Target width: the clip's width."}),
-                "height": ("INT", {"default": 512, **side, "tooltip": "Target height: the clip's height."}),
+                "width": ("INT", {"default": 768, **SIDE, "tooltip": "Target width: the clip's width."}),
+                "height": ("INT", {"default": 512, **SIDE, "tooltip": "Target height: the clip's height."}),
                 "resize_mode": (list(RESIZE_MODES), {"default": "crop", "tooltip": RESIZE_TOOLTIP}),
                 "crf": ("INT", {"default": 33, "min": 0, "max": 51,
                                 "tooltip": "H.264 quality of the compression round trip (33 = official default); "
@@ -78,17 +90,18 @@ class AVGenImageEncode:
             }
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, width=None, height=None, resize_mode=None, crf=None):
+        return validation_result(check_image_encode_values, width=width, height=height, resize_mode=resize_mode,
+                                 crf=crf)
+
     def encode(self, video_vae, image, width: int, height: int, resize_mode: str, crf: int):
         node = "AVGenImageEncode"
-        scale = video_vae.vae.config.encoder_scale
-        check_side(node, "width", width, scale[2])
-        check_side(node, "height", height, scale[1])
+        check_image_encode_values(width, height, resize_mode, crf, cell=video_vae.vae.config.encoder_scale[1:])
         image = _check_image(node, "image", image)
         if image.shape[0] != 1:
             raise NodeInputError(node, f"image holds a batch of {image.shape[0]} images, one is expected: select one "
                                        "(e.g. with an image-from-batch node) before encoding")
-        if resize_mode not in RESIZE_MODES:
-            raise NodeInputError(node, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
         frame = image[0]
         if crf > 0:
             frame = torch.from_numpy(h264_roundtrip(to_uint8(frame), crf)).to(torch.float32) / 255.0

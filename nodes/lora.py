@@ -13,6 +13,7 @@ import os
 from ..models.lora import LoraError, check_lora, combined_reference_factors, lora_spec
 from . import comfy_adapter
 from .errors import NodeInputError
+from .input_checks import validation_result, within_widgets
 from .types import MODEL, ModelHandle
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,17 @@ class AVGenLoraLoader:
             return lora_name
         return f"{lora_name}:{stat.st_size}:{stat.st_mtime_ns}"
 
+    @classmethod
+    def check_values(cls, video_strength=None, audio_strength=None) -> None:
+        """The strengths' range (None = linked)."""
+        within_widgets(NODE, cls, video_strength=video_strength, audio_strength=audio_strength)
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, video_strength=None, audio_strength=None):
+        return validation_result(cls.check_values, video_strength=video_strength, audio_strength=audio_strength)
+
     def load(self, model: ModelHandle, lora_name: str, video_strength: float, audio_strength: float):
-        for name, value in (("video_strength", video_strength), ("audio_strength", audio_strength)):
-            if not -MAX_STRENGTH <= value <= MAX_STRENGTH:
-                raise NodeInputError(NODE, f"{name} must be in [-{MAX_STRENGTH}, {MAX_STRENGTH}], got {value}")
+        self.check_values(video_strength, audio_strength)
         path = _lora_path(lora_name)
         try:
             match = check_lora(path, model.transformer, model.family)

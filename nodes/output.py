@@ -16,6 +16,7 @@ from ..media.video_io import check_fps, check_frames, write_mp4
 from ..models.audio.preprocess import fit_duration
 from . import comfy_adapter
 from .errors import NodeInputError
+from .input_checks import validation_result, within_widgets
 from .types import AUDIO, IMAGE
 
 CATEGORY = "AVGen/output"
@@ -44,6 +45,16 @@ def _metadata(prompt, extra_pnginfo) -> dict[str, str]:
     for key, value in (extra_pnginfo or {}).items():
         tags[str(key)] = json.dumps(value)
     return tags
+
+
+def check_values(fps=None, filename_prefix=None, crf=None) -> None:
+    """Audio Sync & Save's constant inputs (None = linked): ranges and a prefix inside the output folder."""
+    within_widgets(SYNC_SAVE, AVGenAudioSyncSave, fps=fps, crf=crf)
+    if filename_prefix is not None:
+        try:
+            comfy_adapter.check_filename_prefix(filename_prefix)
+        except ValueError as exc:
+            raise NodeInputError(SYNC_SAVE, f"filename_prefix: {exc}") from None
 
 
 class AVGenAudioSyncSave:
@@ -80,7 +91,12 @@ class AVGenAudioSyncSave:
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, fps=None, filename_prefix=None, crf=None):
+        return validation_result(check_values, fps=fps, filename_prefix=filename_prefix, crf=crf)
+
     def save(self, images, audio, fps, filename_prefix, crf, prompt=None, extra_pnginfo=None):
+        check_values(fps, filename_prefix, crf)
         try:
             check_frames(images, "images")
             fps = check_fps(fps)

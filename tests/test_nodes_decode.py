@@ -137,10 +137,14 @@ def test_video_decode_bad_inputs_are_named(handles):
     node = AVGenVideoDecode()
     with pytest.raises(NodeInputError, match="AVGenVideoDecode: latent must be an AV latent"):
         node.decode(video, latent.video, "auto", **DEFAULT_TILES)
-    with pytest.raises(NodeInputError, match="AVGenVideoDecode: .*overlap < tile / 2"):
+    with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_overlap 384 must be less than half the "
+                                             "spatial_tile 768"):
         node.decode(video, latent, "on", 768, 384, 80, 24)
-    with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_tile_px must be a multiple of 32"):
+    with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_tile 100 must be a multiple of 16 .*use 96 "
+                                             "or 112"):
         node.decode(video, latent, "on", 100, 0, 80, 24)
+    with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_tile_px must be a multiple of 32"):
+        node.decode(video, latent, "on", 112, 0, 80, 24)  # on the finest grid, not on this VAE's
     with pytest.raises(NodeInputError, match="AVGenVideoDecode: tiling must be one of"):
         node.decode(video, latent, "sometimes", **DEFAULT_TILES)
     with pytest.raises(NodeInputError, match=r"AVGenVideoDecode: video VAE decode expects a latent \(B, 4"):
