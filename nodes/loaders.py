@@ -6,6 +6,7 @@ starts with the node id and says where the file goes.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from ..models.text.gemma3_loader import open_gemma3
 from ..tiny import builtin
 from . import comfy_adapter, model_cache
 from .errors import NodeInputError
+from .input_checks import validation_result
 from .types import (
     AUDIO_VAE, MODEL, TEXT_ENCODER, VIDEO_VAE, AudioVAEHandle, ModelHandle, TextEncoderHandle, VideoVAEHandle,
 )
@@ -55,6 +57,12 @@ def resolve_dtype(node: str, choice: str, device: torch.device) -> torch.dtype:
     if choice not in DTYPES:
         raise NodeInputError(node, f"dtype {choice!r} is not one of auto, {', '.join(DTYPES)}, fp8")
     return DTYPES[choice]
+
+
+def check_device(node: str, device: str | None) -> None:
+    """The device choice exists on this machine (None = linked)."""
+    if device is not None:
+        resolve_device(node, device)
 
 
 def _or_placeholder(names: list[str], placeholder: str) -> list[str]:
@@ -240,6 +248,10 @@ class AVGenCheckpointLoader:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, device=None):
+        return validation_result(functools.partial(check_device, CHECKPOINT_LOADER), device=device)
+
     def load(self, ckpt_name, vae_name, dtype, device, audio_vae_name=FROM_CHECKPOINT):
         device = resolve_device(CHECKPOINT_LOADER, device)
         compute_dtype = resolve_dtype(CHECKPOINT_LOADER, dtype, device)
@@ -372,6 +384,10 @@ class AVGenTextEncoderLoader:
                     "tooltip": "Keep Gemma in memory between runs (faster new prompts, much more memory)."}),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, device=None):
+        return validation_result(functools.partial(check_device, TEXT_ENCODER_LOADER), device=device)
 
     def load(self, gemma, dtype, device, keep_loaded):
         device = resolve_device(TEXT_ENCODER_LOADER, device)

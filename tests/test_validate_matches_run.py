@@ -93,6 +93,8 @@ BAD_VALUES = [
     ("AVGenAudioSyncSave", {"fps": 0.5}, "fps must be in [1, 240], got 0.5"),
     ("AVGenLoraLoader", {"video_strength": 50.0}, "video_strength must be in"),
     ("AVGenImageEncode", {"width": 70}, "width 70 must be a multiple of 16 and at least 64"),
+    ("AVGenCheckpointLoader", {"device": "tpu"}, "device 'tpu' is not one of"),
+    ("AVGenTextEncoderLoader", {"device": "tpu"}, "device 'tpu' is not one of"),
 ]
 
 
