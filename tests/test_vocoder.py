@@ -112,7 +112,7 @@ def test_config_errors_name_the_problem():
         stage1 = {**release["vocoder"], "resblock": "1"}
         VocoderConfig.from_checkpoint_config({"vocoder": {**release, "vocoder": stage1}})
     with pytest.raises(ValueError, match="activation"):
-        VocoderConfig.from_checkpoint_config({"vocoder": {**release, "bwe": {**release["bwe"], "activation": "snake"}}})
+        VocoderConfig.from_checkpoint_config({"vocoder": {**release, "bwe": {**release["bwe"], "activation": "relu"}}})
     with pytest.raises(ValueError, match="resblock"):
         VocoderConfig.from_checkpoint_config({"vocoder": {"resblock": "2"}})
     with pytest.raises(ValueError, match="n_fft"):

@@ -50,18 +50,19 @@ def _filter_on_default_device(cutoff: float, half_width: float, kernel_size: int
     return kaiser_sinc_filter(cutoff, half_width, kernel_size).to(torch.get_default_device())
 
 
-class SnakeBeta(nn.Module):
-    """x + sin^2(e^alpha x) / (e^beta + 1e-9), per channel; (B, C, L) -> (B, C, L). `alpha`, `beta`: (C,) logs."""
+class Snake(nn.Module):
+    """x + sin^2(e^alpha x) / (e^beta + 1e-9) per channel, (B, C, L) -> (B, C, L); `alpha` and, for SnakeBeta
+    (`separate_amplitude`), `beta` are (C,) logs. Plain Snake divides by e^alpha instead."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, separate_amplitude: bool):
         super().__init__()
         self.alpha = nn.Parameter(torch.zeros(channels))
-        self.beta = nn.Parameter(torch.zeros(channels))
+        self.beta = nn.Parameter(torch.zeros(channels)) if separate_amplitude else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha = torch.exp(self.alpha[None, :, None])
-        beta = torch.exp(self.beta[None, :, None])
-        return x + (1.0 / (beta + SNAKE_EPS)) * torch.sin(x * alpha).pow(2)
+        amplitude = alpha if self.beta is None else torch.exp(self.beta[None, :, None])
+        return x + (1.0 / (amplitude + SNAKE_EPS)) * torch.sin(x * alpha).pow(2)
 
 
 class KaiserUpsample(nn.Module):
@@ -110,11 +111,11 @@ class KaiserDownsample(nn.Module):
 
 
 class Activation1d(nn.Module):
-    """Anti-aliased SnakeBeta: upsample x2, activate, lowpass and decimate x2; (B, C, L) -> (B, C, L)."""
+    """Anti-aliased Snake / SnakeBeta: upsample x2, activate, lowpass and decimate x2; (B, C, L) -> (B, C, L)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, activation: str):
         super().__init__()
-        self.act = SnakeBeta(channels)
+        self.act = Snake(channels, separate_amplitude=activation == "snakebeta")
         self.upsample = KaiserUpsample(ANTI_ALIAS_RATIO, ANTI_ALIAS_TAPS)
         self.downsample = KaiserDownsample(ANTI_ALIAS_RATIO, ANTI_ALIAS_TAPS)
 
@@ -123,9 +124,9 @@ class Activation1d(nn.Module):
 
 
 class AMPBlock1(nn.Module):
-    """Three (act -> dilated conv -> act -> conv) residual units with anti-aliased SnakeBeta; keeps (B, C, L)."""
+    """Three (act -> dilated conv -> act -> conv) residual units with anti-aliased Snake(Beta); keeps (B, C, L)."""
 
-    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...], activation: str):
         super().__init__()
         self.convs1 = nn.ModuleList(
             nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=same_padding(kernel_size, d))
@@ -134,8 +135,8 @@ class AMPBlock1(nn.Module):
         self.convs2 = nn.ModuleList(
             nn.Conv1d(channels, channels, kernel_size, padding=same_padding(kernel_size)) for _ in dilations
         )
-        self.acts1 = nn.ModuleList(Activation1d(channels) for _ in dilations)
-        self.acts2 = nn.ModuleList(Activation1d(channels) for _ in dilations)
+        self.acts1 = nn.ModuleList(Activation1d(channels, activation) for _ in dilations)
+        self.acts2 = nn.ModuleList(Activation1d(channels, activation) for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv1, conv2, act1, act2 in zip(self.convs1, self.convs2, self.acts1, self.acts2):
@@ -157,11 +158,11 @@ class BigVGanGenerator(nn.Module):
         self.conv_pre = nn.Conv1d(STEREO_MEL_CHANNELS, config.upsample_initial_channel, 7, padding=3)
         self.ups = upsample_layers(config)
         self.resblocks = nn.ModuleList(
-            AMPBlock1(config.channels(i), kernel, dilations)
+            AMPBlock1(config.channels(i), kernel, dilations, config.activation)
             for i in range(len(config.upsample_rates))
             for kernel, dilations in zip(config.resblock_kernel_sizes, config.resblock_dilation_sizes)
         )
-        self.act_post = Activation1d(config.final_channels)
+        self.act_post = Activation1d(config.final_channels, config.activation)
         self.conv_post = nn.Conv1d(config.final_channels, 2, 7, padding=3, bias=config.use_bias_at_final)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,9 @@ GENERATOR_TYPE = "generator"
 GRIFFIN_LIM_TYPE = "griffin_lim"
 
 
+SNAKE_ACTIVATIONS = ("snake", "snakebeta")  # BigVGAN-v2: periodic activation without / with its own amplitude
+
+
 def _require(cfg: dict, key: str, expected, where: str) -> None:
     value = cfg.get(key, expected)
     if value != expected:
@@ -32,7 +35,8 @@ def _require(cfg: dict, key: str, expected, where: str) -> None:
 class GeneratorConfig:
     """One mel -> waveform generator (HiFi-GAN or BigVGAN-v2).
 
-    `final_activation` is "tanh", "clamp" (to [-1, 1]) or None (raw output, used by the BWE generator).
+    `final_activation` is "tanh", "clamp" (to [-1, 1]) or None (raw output, used by the BWE generator);
+    `activation` the periodic activation of a BigVGAN generator ("snake" or "snakebeta").
     """
 
     upsample_initial_channel: int
@@ -44,6 +48,7 @@ class GeneratorConfig:
     final_activation: str | None
     use_bias_at_final: bool
     output_sampling_rate: int
+    activation: str = "snake"
 
     @classmethod
     def from_dict(
@@ -56,8 +61,10 @@ class GeneratorConfig:
         resblock = cfg.get("resblock", "1")
         if resblock not in ("1", "AMP1"):
             raise ValueError(f"{where}: resblock={resblock!r} is not supported (expected '1' or 'AMP1')")
-        if resblock == "AMP1":
-            _require(cfg, "activation", "snakebeta", where)
+        activation = cfg.get("activation", "snake")
+        if resblock == "AMP1" and activation not in SNAKE_ACTIVATIONS:
+            raise ValueError(f"{where}: activation={activation!r} is not supported (expected one of "
+                             f"{', '.join(SNAKE_ACTIVATIONS)})")
         if apply_final_activation:
             final_activation = "tanh" if cfg.get("use_tanh_at_final", True) else "clamp"
         else:
@@ -76,6 +83,7 @@ class GeneratorConfig:
             output_sampling_rate=int(
                 output_sampling_rate if output_sampling_rate is not None else cfg.get("output_sampling_rate", 24000)
             ),
+            activation=activation,
         )
         config._validate(where)
         return config
@@ -89,9 +97,9 @@ class GeneratorConfig:
                              f"{len(self.resblock_dilation_sizes)} resblock_dilation_sizes")
         if any(len(ds) != 3 for ds in self.resblock_dilation_sizes):
             raise ValueError(f"{where}: every resblock needs 3 dilations, got {self.resblock_dilation_sizes}")
-        if self.upsample_initial_channel % (2 ** len(self.upsample_rates)):
-            raise ValueError(f"{where}: upsample_initial_channel {self.upsample_initial_channel} is not divisible "
-                             f"by 2^{len(self.upsample_rates)}")
+        if self.channels(len(self.upsample_rates) - 1) < 1:  # channels halve (rounding down) at every stage
+            raise ValueError(f"{where}: upsample_initial_channel {self.upsample_initial_channel} leaves no channel "
+                             f"after {len(self.upsample_rates)} halvings")
 
     def channels(self, stage: int) -> int:
         """Channels after upsampling stage `stage` (stage -1 = after conv_pre)."""

@@ -1,0 +1,159 @@
+"""Models build from any config the official format allows, not only the released ones.
+
+Random weights, small sizes; each test checks the output shape the format's rules give for that config (frames
+8(F-1)+1 generalised to the config's time strides, pixels per latent cell from its space strides and patch size).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+import torch
+from golden import SHARED_GOLDEN
+
+from comfyui_avgen.models.audio.audio_vae import AudioVAE, AudioVAEConfig
+from comfyui_avgen.models.audio.vocoder import build_vocoder
+from comfyui_avgen.models.checkpoint import CheckpointFile
+from comfyui_avgen.models.transformer import StreamInput, build_transformer
+from comfyui_avgen.models.positions import audio_positions, video_positions
+from comfyui_avgen.models.video_vae import VideoVAE, VideoVAEConfig
+
+CONFIG = {family: json.loads(CheckpointFile(SHARED_GOLDEN / family / "checkpoint.safetensors").metadata["config"])
+          for family in ("ltx2", "ltx23")}
+STRIDES = {"compress_space": (1, 2, 2), "compress_time": (2, 1, 1), "compress_all": (2, 2, 2)}
+
+
+def _vae(encoder_blocks, decoder_blocks, **overrides) -> VideoVAE:
+    config = {**CONFIG["ltx23"]["vae"], "encoder_blocks": encoder_blocks, "decoder_blocks": decoder_blocks,
+              **overrides}
+    torch.manual_seed(0)
+    return VideoVAE(VideoVAEConfig.from_config(config)).eval()
+
+
+def _decoded_shape(latent_shape, blocks, patch=4):
+    b, _, f, h, w = latent_shape
+    for name, _ in blocks:
+        if name in STRIDES:
+            st, sh, sw = STRIDES[name]
+            f, h, w = f * st - (st - 1), h * sh, w * sw
+    return b, 3, f, h * patch, w * patch
+
+
+DECODER_CASES = [
+    (name, multiplier, residual)
+    for name, multiplier, residual in itertools.product(STRIDES, (1, 2), (False, True))
+]
+
+
+@pytest.mark.parametrize("name,multiplier,residual", DECODER_CASES)
+def test_every_decoder_upsampler_with_and_without_residual(name, multiplier, residual):
+    """One upsampler of each kind between two resnet groups; 8 base channels so the residual path divides."""
+    params = {"multiplier": multiplier, "residual": residual}
+    blocks = [["res_x", {"num_layers": 1}], [name, params], ["res_x", {"num_layers": 2}]]
+    vae = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=5, decoder_base_channels=8)
+    latent = torch.randn(1, 5, 3, 2, 3)
+    with torch.no_grad():
+        assert tuple(vae.decoder(latent).shape) == _decoded_shape(latent.shape, blocks)
+
+
+@pytest.mark.parametrize("latent_channels,base", [(12, 3), (7, 5), (1, 1), (3, 6)])
+def test_odd_channel_counts_build_and_decode(latent_channels, base):
+    blocks = [["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 1}], ["compress_space", {"multiplier": 2}],
+              ["compress_time", {"multiplier": 1}]]
+    vae = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=latent_channels, decoder_base_channels=base)
+    latent = torch.randn(1, latent_channels, 2, 2, 2)
+    with torch.no_grad():
+        assert tuple(vae.decoder(latent).shape) == _decoded_shape(latent.shape, blocks)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["compress_space_res", "compress_time_res",
+                                                                 "compress_all_res"])))
+def test_encoder_block_lists_in_any_order_compress_by_their_strides(order):
+    blocks = [["res_x", {"num_layers": 1}]] + [[name, {"multiplier": 2}] for name in order]
+    vae = _vae(blocks, [["res_x", {"num_layers": 1}]], encoder_base_channels=4)
+    t = math.prod(STRIDES[n.removesuffix("_res")][0] for n in order)
+    s = 4 * math.prod(STRIDES[n.removesuffix("_res")][1] for n in order)
+    assert vae.config.encoder_scale == (t, s, s)
+    frames = 1 + 2 * t
+    with torch.no_grad():
+        latent = vae.encode(torch.rand(1, 3, frames, 2 * s, s) * 2 - 1)
+    assert tuple(latent.shape) == (1, vae.config.latent_channels, 3, 2, 1)
+
+
+def test_timestep_conditioned_decoder_with_unusual_blocks():
+    blocks = [["res_x", {"num_layers": 2}], ["compress_time", {"multiplier": 1}], ["res_x", {"num_layers": 1}]]
+    vae = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=3, decoder_base_channels=4,
+               timestep_conditioning=True)
+    latent = torch.randn(2, 3, 2, 1, 1)
+    with torch.no_grad():
+        assert tuple(vae.decoder(latent, torch.tensor([0.05, 0.05])).shape) == _decoded_shape(latent.shape, blocks)
+
+
+@pytest.mark.parametrize("ch_mult,num_res_blocks,z", [((1,), 1, 1), ((1, 2), 3, 2), ((2, 1, 1, 3), 1, 4)])
+def test_audio_vae_level_counts(ch_mult, num_res_blocks, z):
+    config = json.loads(json.dumps(CONFIG["ltx2"]["audio_vae"]))
+    config["model"]["params"]["ddconfig"].update(ch_mult=list(ch_mult), num_res_blocks=num_res_blocks, z_channels=z,
+                                                 ch=8)
+    torch.manual_seed(0)
+    vae = AudioVAE(AudioVAEConfig.from_config(config)).eval()
+    factor = 2 ** (len(ch_mult) - 1)
+    with torch.no_grad():
+        latent = vae.encode(torch.randn(1, 2, 4 * factor + 1, 64))
+        assert tuple(latent.shape) == (1, z, -(-(4 * factor + 1) // factor), 64 // factor)
+        assert tuple(vae.decode(latent).shape[1::2]) == (2, 64)
+
+
+@pytest.mark.parametrize("initial,rates", [(40, (2, 3, 2)), (33, (5, 2)), (8, (2, 2, 2))])
+def test_hifigan_channel_counts_round_down_at_every_stage(initial, rates):
+    vocoder = build_vocoder({"vocoder": {**CONFIG["ltx2"]["vocoder"], "upsample_initial_channel": initial,
+                                         "upsample_rates": list(rates),
+                                         "upsample_kernel_sizes": [2 * r + r % 2 for r in rates]}})
+    assert vocoder.state_dict()["conv_post.weight"].shape[1] == initial // 2 ** len(rates)
+    with torch.no_grad():
+        assert tuple(vocoder(torch.randn(1, 2, 5, 64)).shape) == (1, 2, 5 * math.prod(rates))
+
+
+@pytest.mark.parametrize("activation,has_beta", [("snake", False), ("snakebeta", True), (None, False)])
+def test_bigvgan_with_snake_or_snakebeta(activation, has_beta):
+    """The official configurator defaults to plain Snake when `activation` is absent."""
+    stage1 = {k: v for k, v in CONFIG["ltx23"]["vocoder"]["vocoder"].items() if k != "activation"}
+    if activation:
+        stage1["activation"] = activation
+    vocoder = build_vocoder({"vocoder": {**CONFIG["ltx23"]["vocoder"], "vocoder": stage1}})
+    keys = [k for k in vocoder.state_dict() if k.startswith("vocoder.")]  # stage 1 (the BWE generator is unchanged)
+    assert any(k.endswith("act.alpha") for k in keys)
+    assert any(k.endswith("act.beta") for k in keys) == has_beta
+    with torch.no_grad():
+        assert tuple(vocoder(torch.randn(1, 2, 3, 64)).shape) == (1, 2, 3 * vocoder.samples_per_frame)
+
+
+@pytest.mark.parametrize("family,changes", [
+    ("ltx2", {"num_layers": 3, "num_attention_heads": 3, "audio_num_attention_heads": 3, "attention_head_dim": 6}),
+    ("ltx23", {"num_layers": 1, "attention_head_dim": 10}),
+    ("ltx23", {"num_attention_heads": 4, "audio_num_attention_heads": 4, "audio_attention_head_dim": 2}),
+])
+def test_dit_with_other_head_counts_dims_and_layer_counts(family, changes):
+    """The cross-attention context widths follow the streams' widths (heads x head dim), as in the releases."""
+    config = json.loads(json.dumps(CONFIG[family]))
+    t = config["transformer"]
+    t.update(changes)
+    t["cross_attention_dim"] = t["num_attention_heads"] * t["attention_head_dim"]
+    t["audio_cross_attention_dim"] = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
+    torch.manual_seed(0)
+    model = build_transformer(config).eval()
+    c = model.config
+    vpos, apos = video_positions(1, 2, 2, 3, 24.0), audio_positions(1, 5)
+    width_v = c.caption_channels if c.caption_projection else c.video_context_dim
+    width_a = c.caption_channels if c.caption_projection else c.audio_context_dim
+
+    def stream(positions, channels, width):
+        tokens = positions.shape[2]
+        return StreamInput(latent=torch.randn(1, tokens, channels), timesteps=torch.full((1, tokens, 1), 0.5),
+                           sigma=torch.full((1,), 0.5), positions=positions, context=torch.randn(1, 4, width))
+
+    with torch.no_grad():
+        video, audio = model(stream(vpos, c.video_in_channels, width_v), stream(apos, c.audio_in_channels, width_a))
+    assert video.shape == (1, vpos.shape[2], c.video_in_channels) and audio.shape == (1, 5, c.audio_in_channels)
+    assert len(model.transformer_blocks) == config["transformer"].get("num_layers")
