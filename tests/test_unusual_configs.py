@@ -157,3 +157,35 @@ def test_dit_with_other_head_counts_dims_and_layer_counts(family, changes):
         video, audio = model(stream(vpos, c.video_in_channels, width_v), stream(apos, c.audio_in_channels, width_a))
     assert video.shape == (1, vpos.shape[2], c.video_in_channels) and audio.shape == (1, 5, c.audio_in_channels)
     assert len(model.transformer_blocks) == config["transformer"].get("num_layers")
+
+
+@pytest.mark.parametrize("name", ["compress_space", "compress_time", "compress_all", "compress_all_x_y"])
+def test_encoder_strided_convolutions_and_channel_resnets(name):
+    """Plain strided causal convs (official default multiplier 1, 2 for _x_y) and res_x_y (x2 channels with a
+    GroupNorm + 1x1 conv shortcut) in the encoder; the latent keeps the format's frame rule 1 + (F - 1) / s_t."""
+    blocks = [["res_x_y", {"multiplier": 3}], [name, {}], ["res_x", {"num_layers": 1}]]
+    vae = _vae(blocks, [["res_x", {"num_layers": 1}]], latent_channels=2)
+    state = vae.encoder.state_dict()
+    assert state["down_blocks.0.conv1.conv.weight"].shape[:2] == (6, 2)
+    assert state["down_blocks.0.norm3.weight"].shape == (2,) and state["down_blocks.0.conv_shortcut.weight"].shape == (
+        6, 2, 1, 1, 1)
+    out = 12 if name.endswith("_x_y") else 6
+    assert state["down_blocks.1.conv.weight"].shape[:2] == (out, 6)
+    st, sh, sw = STRIDES[name.removesuffix("_x_y")]
+    with torch.no_grad():
+        latent = vae.encode(torch.rand(1, 3, 1 + 2 * st, 8 * sh, 8 * sw) * 2 - 1)
+    assert tuple(latent.shape) == (1, 2, 3, 2, 2)
+
+
+def test_decoder_channel_resnet_and_residual_only_on_compress_all():
+    blocks = [["res_x_y", {"multiplier": 2}], ["compress_space", {"multiplier": 2, "residual": True}],
+              ["compress_all", {"residual": True}]]
+    vae = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=3, decoder_base_channels=4)
+    specs = {spec.name: spec for spec in vae.config.decoder_blocks}
+    assert (specs["compress_space"].residual, specs["compress_all"].residual) == (False, True)  # as the official code
+    assert vae.config.decoder_bottleneck_channels == 4 * 2 * 2  # res_x_y's multiplier counts, like an upsampler's
+    state = vae.decoder.state_dict()
+    assert state["up_blocks.2.conv_shortcut.weight"].shape == (4, 8, 1, 1, 1)  # last listed block runs last
+    latent = torch.randn(1, 3, 2, 2, 2)
+    with torch.no_grad():
+        assert tuple(vae.decoder(latent).shape) == _decoded_shape(latent.shape, blocks)

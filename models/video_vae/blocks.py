@@ -16,6 +16,7 @@ from ..layers import TimestepEmbedding, timestep_sinusoid
 from .convolution import CausalConv3d
 
 PIXEL_NORM_EPS = 1e-8
+SHORTCUT_NORM_EPS = 1e-6
 _NORM_CHUNK_ELEMENTS = 1 << 25  # bounds the x² temporary of pixel_norm
 
 
@@ -66,12 +67,21 @@ def modulation_rows(table: torch.Tensor, embedding: torch.Tensor, dtype: torch.d
 
 
 class ResnetBlock3D(nn.Module):
-    """``x + conv2(act(norm(conv1(act(norm(x))))))``, channels kept; optional timestep AdaLN after each norm."""
+    """``shortcut(x) + conv2(act(norm(conv1(act(norm(x))))))``; optional timestep AdaLN after each norm.
 
-    def __init__(self, channels: int, causal: bool, spatial_padding: str, timestep_conditioning: bool = False):
+    (B, C_in, T, H, W) -> (B, C_out, T, H, W). When the channels change (a ``res_x_y`` block) the shortcut is
+    ``conv_shortcut(norm3(x))``: GroupNorm with one group (affine, eps 1e-6), then a 1x1x1 convolution.
+    """
+
+    def __init__(self, channels: int, causal: bool, spatial_padding: str, timestep_conditioning: bool = False,
+                 out_channels: int | None = None):
         super().__init__()
-        self.conv1 = CausalConv3d(channels, channels, 3, causal, spatial_padding)
-        self.conv2 = CausalConv3d(channels, channels, 3, causal, spatial_padding)
+        out_channels = out_channels or channels
+        self.conv1 = CausalConv3d(channels, out_channels, 3, causal, spatial_padding)
+        self.conv2 = CausalConv3d(out_channels, out_channels, 3, causal, spatial_padding)
+        if out_channels != channels:
+            self.norm3 = nn.GroupNorm(1, channels, eps=SHORTCUT_NORM_EPS, affine=True)
+            self.conv_shortcut = nn.Conv3d(channels, out_channels, 1)
         self.timestep_conditioning = timestep_conditioning
         if timestep_conditioning:
             self.scale_shift_table = nn.Parameter(torch.zeros(4, channels))
@@ -90,6 +100,8 @@ class ResnetBlock3D(nn.Module):
         del h
         h = self.conv2.conv_padded(buffer)
         del buffer
+        if hasattr(self, "conv_shortcut"):
+            x = self.conv_shortcut(self.norm3(x))
         return h.add_(x)
 
 

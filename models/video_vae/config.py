@@ -20,11 +20,18 @@ PADDING_MODES = ("zeros", "reflect")
 LOG_VAR_EXTRA_CHANNELS = {"uniform": 1, "constant": 1, "none": 0}  # "per_channel" doubles the channels
 
 # (time, height, width) strides of the resampling blocks.
-ENCODER_STRIDES = {
+ENCODER_STRIDES = {  # space-to-depth downsamplers (channel multiplier default 2)
     "compress_space_res": (1, 2, 2),
     "compress_time_res": (2, 1, 1),
     "compress_all_res": (2, 2, 2),
 }
+ENCODER_CONV_STRIDES = {  # strided causal convolutions (channel multiplier: 1, or default 2 for _x_y)
+    "compress_space": (1, 2, 2),
+    "compress_time": (2, 1, 1),
+    "compress_all": (2, 2, 2),
+    "compress_all_x_y": (2, 2, 2),
+}
+CHANNEL_RESNET = "res_x_y"  # one resnet that multiplies (encoder) or divides (decoder) the channels, default 2
 DECODER_STRIDES = {
     "compress_space": (1, 2, 2),
     "compress_time": (2, 1, 1),
@@ -47,7 +54,15 @@ class BlockSpec:
     stride: tuple[int, int, int] = (1, 1, 1)
 
 
-def _parse_blocks(raw: list, strides: dict, default_multiplier: int, side: str) -> tuple[BlockSpec, ...]:
+def _default_multiplier(name: str, side: str) -> int:
+    """The official defaults: encoder space-to-depth blocks, res_x_y and compress_all_x_y double the channels;
+    strided encoder convs and decoder upsamplers keep them unless told."""
+    if name == CHANNEL_RESNET or name == "compress_all_x_y" or (side == "encoder" and name in ENCODER_STRIDES):
+        return 2
+    return 1
+
+
+def _parse_blocks(raw: list, strides: dict, side: str) -> tuple[BlockSpec, ...]:
     blocks = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, (list, tuple)) or len(entry) != 2:
@@ -58,14 +73,18 @@ def _parse_blocks(raw: list, strides: dict, default_multiplier: int, side: str) 
             if params.get("inject_noise", False):
                 raise ValueError(f"vae.{side}_blocks[{i}]: res_x with inject_noise=true is not supported")
             blocks.append(BlockSpec(name, num_layers=int(params["num_layers"])))
-        elif name in strides:
+        elif name in strides or name == CHANNEL_RESNET:
+            if params.get("inject_noise", False):
+                raise ValueError(f"vae.{side}_blocks[{i}]: {name} with inject_noise=true is not supported")
             blocks.append(BlockSpec(
-                name, multiplier=int(params.get("multiplier", default_multiplier)),
-                residual=bool(params.get("residual", False)), stride=strides[name],
+                name, multiplier=int(params.get("multiplier", _default_multiplier(name, side))),
+                residual=name == "compress_all" and side == "decoder" and bool(params.get("residual", False)),
+                stride=strides.get(name, (1, 1, 1)),
             ))
         else:
             raise ValueError(
-                f"vae.{side}_blocks[{i}]: unknown block {name!r}; expected res_x or one of {sorted(strides)}"
+                f"vae.{side}_blocks[{i}]: unknown block {name!r}; expected res_x, {CHANNEL_RESNET} or one of "
+                f"{sorted(strides)}"
             )
     return tuple(blocks)
 
@@ -117,8 +136,9 @@ class VideoVAEConfig:
             out_channels=int(vae.get("out_channels", 3)),
             latent_channels=int(vae.get("latent_channels", 128)),
             patch_size=int(vae.get("patch_size", 4)),
-            encoder_blocks=_parse_blocks(vae.get("encoder_blocks", []), ENCODER_STRIDES, 2, "encoder"),
-            decoder_blocks=_parse_blocks(vae.get("decoder_blocks", []), DECODER_STRIDES, 1, "decoder"),
+            encoder_blocks=_parse_blocks(vae.get("encoder_blocks", []), {**ENCODER_STRIDES, **ENCODER_CONV_STRIDES},
+                                         "encoder"),
+            decoder_blocks=_parse_blocks(vae.get("decoder_blocks", []), DECODER_STRIDES, "decoder"),
             decoder_base_channels=int(vae.get("decoder_base_channels", 128)),
             encoder_padding=encoder_padding,
             decoder_padding=decoder_padding,

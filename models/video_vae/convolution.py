@@ -16,16 +16,17 @@ from .config import PADDING_MODES
 
 
 class CausalConv3d(nn.Module):
-    """Conv3d (B, C_in, T, H, W) -> (B, C_out, T, H, W), stride 1; weights at ``conv.weight`` / ``conv.bias``."""
+    """Conv3d (B, C_in, T, H, W) -> (B, C_out, T', H', W'): T' = (T - 1) // s_t + 1 and H' = (H - 1) // s_h + 1
+    for `stride` s (the same size at stride 1); weights at ``conv.weight`` / ``conv.bias``."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, causal: bool = True,
-                 spatial_padding: str = "zeros"):
+                 spatial_padding: str = "zeros", stride: tuple[int, int, int] = (1, 1, 1)):
         super().__init__()
         if spatial_padding not in PADDING_MODES:
             raise ValueError(f"spatial padding must be one of {PADDING_MODES}, got {spatial_padding!r}")
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-        self.conv = nn.Conv3d(in_channels, out_channels, kernel_size, padding=0)
+        self.conv = nn.Conv3d(in_channels, out_channels, kernel_size, stride=stride, padding=0)
         self.causal = causal
         self.spatial_padding = spatial_padding
         self.pad_space = kernel_size // 2

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import DepthToSpaceUpsample, ResnetGroup, TimeEmbedder, modulation_rows, norm_act_into
-from .config import VideoVAEConfig
+from .blocks import DepthToSpaceUpsample, ResnetBlock3D, ResnetGroup, TimeEmbedder, modulation_rows, norm_act_into
+from .config import CHANNEL_RESNET, VideoVAEConfig
 from .convolution import CausalConv3d
 
 
@@ -42,6 +42,12 @@ class VideoDecoder(nn.Module):
         for spec in reversed(config.decoder_blocks):
             if spec.name == "res_x":
                 blocks.append(ResnetGroup(channels, spec.num_layers, causal, padding, self.timestep_conditioning))
+            elif spec.name == CHANNEL_RESNET:  # never timestep-conditioned
+                if channels % spec.multiplier:
+                    raise ValueError(f"vae decoder res_x_y: {channels} channels do not divide by its multiplier "
+                                     f"{spec.multiplier}")
+                blocks.append(ResnetBlock3D(channels, causal, padding, out_channels=channels // spec.multiplier))
+                channels //= spec.multiplier
             else:
                 block = DepthToSpaceUpsample(channels, spec.stride, spec.multiplier, spec.residual, causal, padding)
                 blocks.append(block)

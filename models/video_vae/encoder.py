@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ResnetGroup, SpaceToDepthDownsample, norm_act_into
-from .config import VideoVAEConfig
+from .blocks import ResnetBlock3D, ResnetGroup, SpaceToDepthDownsample, norm_act_into
+from .config import CHANNEL_RESNET, ENCODER_CONV_STRIDES, VideoVAEConfig
 from .convolution import CausalConv3d
 
 
@@ -32,11 +32,16 @@ class VideoEncoder(nn.Module):
         self.conv_in = CausalConv3d(config.in_channels * config.patch_size ** 2, channels, 3, True, padding)
         blocks = []
         for spec in config.encoder_blocks:
+            out = channels * spec.multiplier
             if spec.name == "res_x":
                 blocks.append(ResnetGroup(channels, spec.num_layers, True, padding))
+            elif spec.name == CHANNEL_RESNET:
+                blocks.append(ResnetBlock3D(channels, True, padding, out_channels=out))
+            elif spec.name in ENCODER_CONV_STRIDES:
+                blocks.append(CausalConv3d(channels, out, 3, True, padding, stride=spec.stride))
             else:
-                blocks.append(SpaceToDepthDownsample(channels, channels * spec.multiplier, spec.stride, padding))
-                channels *= spec.multiplier
+                blocks.append(SpaceToDepthDownsample(channels, out, spec.stride, padding))
+            channels = out
         self.down_blocks = nn.ModuleList(blocks)
         self.conv_out = CausalConv3d(channels, config.encoder_out_channels, 3, True, padding)
 
