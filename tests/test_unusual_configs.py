@@ -189,3 +189,23 @@ def test_decoder_channel_resnet_and_residual_only_on_compress_all():
     latent = torch.randn(1, 3, 2, 2, 2)
     with torch.no_grad():
         assert tuple(vae.decoder(latent).shape) == _decoded_shape(latent.shape, blocks)
+
+
+def test_group_norm_vae_has_affine_norms_in_resnets_and_before_conv_out():
+    """norm_layer group_norm (official: GroupNorm with 32 groups, eps 1e-6, in every resnet and before conv_out)."""
+    blocks = [["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 1}], ["res_x_y", {"multiplier": 2}]]
+    vae = _vae([["res_x", {"num_layers": 1}], ["compress_all_res", {"multiplier": 2}]], blocks, latent_channels=32,
+               decoder_base_channels=32, norm_layer="group_norm")
+    decoder = vae.decoder.state_dict()
+    for key in ("up_blocks.2.res_blocks.0.norm1.weight", "up_blocks.2.res_blocks.0.norm2.bias",
+                "up_blocks.0.norm1.weight", "up_blocks.0.norm3.weight", "conv_norm_out.weight"):  # run order
+        assert key in decoder, key
+    assert vae.encoder.state_dict()["conv_norm_out.weight"].shape == (64,)
+    latent = torch.randn(1, 32, 2, 1, 1)
+    with torch.no_grad():
+        before = vae.decoder(latent)
+        vae.decoder.conv_norm_out.bias.fill_(3.0)  # the final norm's affine parameters are used
+        after = vae.decoder(latent)
+    assert before.shape == _decoded_shape(latent.shape, blocks) and not torch.allclose(before, after)
+    with pytest.raises(ValueError, match="12 channels do not divide into 32 groups"):
+        _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=12, norm_layer="group_norm")

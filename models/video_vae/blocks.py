@@ -16,7 +16,8 @@ from ..layers import TimestepEmbedding, timestep_sinusoid
 from .convolution import CausalConv3d
 
 PIXEL_NORM_EPS = 1e-8
-SHORTCUT_NORM_EPS = 1e-6
+GROUP_NORM_EPS = 1e-6  # the resnets' GroupNorms (norm_layer group_norm, and the res_x_y shortcut)
+NORM_GROUPS = 32
 _NORM_CHUNK_ELEMENTS = 1 << 25  # bounds the x² temporary of pixel_norm
 
 
@@ -32,14 +33,29 @@ def pixel_norm(x: torch.Tensor, out: torch.Tensor | None = None, eps: float = PI
     return out
 
 
-def norm_act_into(x: torch.Tensor, conv: CausalConv3d,
-                  modulation: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """PixelNorm → optional ``h·(1 + scale) + shift`` → SiLU of `x`, written into `conv`'s padded buffer.
+def make_norm(norm_layer: str, channels: int) -> nn.GroupNorm | None:
+    """The norm of a `norm_layer` "group_norm" config (32 groups, affine; checkpoint keys ``weight``, ``bias``),
+    None for "pixel_norm" (no weights)."""
+    if norm_layer == "pixel_norm":
+        return None
+    if channels % NORM_GROUPS:
+        raise ValueError(f"vae norm_layer group_norm: {channels} channels do not divide into {NORM_GROUPS} groups")
+    return nn.GroupNorm(NORM_GROUPS, channels, eps=GROUP_NORM_EPS, affine=True)
+
+
+def norm_act_into(x: torch.Tensor, conv: CausalConv3d, modulation: tuple[torch.Tensor, torch.Tensor] | None = None,
+                  norm: nn.Module | None = None) -> torch.Tensor:
+    """`norm` (PixelNorm when None) → optional ``h·(1 + scale) + shift`` → SiLU of `x`, written into `conv`'s
+    padded buffer.
 
     `modulation` = (shift, scale), each (B, C, 1, 1, 1). Returns the buffer for ``conv.conv_padded``.
     """
     buffer = conv.new_padded(x)
-    h = pixel_norm(x, out=conv.interior(buffer))
+    if norm is None:
+        h = pixel_norm(x, out=conv.interior(buffer))
+    else:
+        h = conv.interior(buffer)
+        h.copy_(norm(x))
     if modulation is not None:
         shift, scale = modulation
         h.mul_(1 + scale).add_(shift)
@@ -74,13 +90,14 @@ class ResnetBlock3D(nn.Module):
     """
 
     def __init__(self, channels: int, causal: bool, spatial_padding: str, timestep_conditioning: bool = False,
-                 out_channels: int | None = None):
+                 out_channels: int | None = None, norm_layer: str = "pixel_norm"):
         super().__init__()
         out_channels = out_channels or channels
+        self.norm1, self.norm2 = make_norm(norm_layer, channels), make_norm(norm_layer, out_channels)
         self.conv1 = CausalConv3d(channels, out_channels, 3, causal, spatial_padding)
         self.conv2 = CausalConv3d(out_channels, out_channels, 3, causal, spatial_padding)
         if out_channels != channels:
-            self.norm3 = nn.GroupNorm(1, channels, eps=SHORTCUT_NORM_EPS, affine=True)
+            self.norm3 = nn.GroupNorm(1, channels, eps=GROUP_NORM_EPS, affine=True)
             self.conv_shortcut = nn.Conv3d(channels, out_channels, 1)
         self.timestep_conditioning = timestep_conditioning
         if timestep_conditioning:
@@ -93,10 +110,10 @@ class ResnetBlock3D(nn.Module):
                 raise ValueError("this resnet is timestep-conditioned: a time embedding (B, 4·C) is required")
             shift1, scale1, shift2, scale2 = modulation_rows(self.scale_shift_table, time_embedding, x.dtype)
             first, second = (shift1, scale1), (shift2, scale2)
-        buffer = norm_act_into(x, self.conv1, first)
+        buffer = norm_act_into(x, self.conv1, first, self.norm1)
         h = self.conv1.conv_padded(buffer)
         del buffer
-        buffer = norm_act_into(h, self.conv2, second)
+        buffer = norm_act_into(h, self.conv2, second, self.norm2)
         del h
         h = self.conv2.conv_padded(buffer)
         del buffer
@@ -109,13 +126,14 @@ class ResnetGroup(nn.Module):
     """A ``res_x`` block: `num_layers` resnets; when conditioned, one shared ``time_embedder`` (→ 4·C)."""
 
     def __init__(self, channels: int, num_layers: int, causal: bool, spatial_padding: str,
-                 timestep_conditioning: bool = False):
+                 timestep_conditioning: bool = False, norm_layer: str = "pixel_norm"):
         super().__init__()
         self.timestep_conditioning = timestep_conditioning
         if timestep_conditioning:
             self.time_embedder = TimeEmbedder(4 * channels)
         self.res_blocks = nn.ModuleList(
-            ResnetBlock3D(channels, causal, spatial_padding, timestep_conditioning) for _ in range(num_layers)
+            ResnetBlock3D(channels, causal, spatial_padding, timestep_conditioning, norm_layer=norm_layer)
+            for _ in range(num_layers)
         )
 
     def forward(self, x: torch.Tensor, timestep: torch.Tensor | None = None) -> torch.Tensor:

@@ -31,6 +31,7 @@ ENCODER_CONV_STRIDES = {  # strided causal convolutions (channel multiplier: 1, 
     "compress_all": (2, 2, 2),
     "compress_all_x_y": (2, 2, 2),
 }
+NORM_LAYERS = ("pixel_norm", "group_norm")  # group_norm: GroupNorm(32) with weights in resnets and before conv_out
 CHANNEL_RESNET = "res_x_y"  # one resnet that multiplies (encoder) or divides (decoder) the channels, default 2
 DECODER_STRIDES = {
     "compress_space": (1, 2, 2),
@@ -112,6 +113,7 @@ class VideoVAEConfig:
     latent_log_var: str
     causal_decoder: bool
     timestep_conditioning: bool
+    norm_layer: str = "pixel_norm"
 
     @classmethod
     def from_config(cls, config: dict) -> "VideoVAEConfig":
@@ -121,8 +123,9 @@ class VideoVAEConfig:
             raise ValueError("checkpoint config has no 'vae' entry with encoder_blocks / decoder_blocks")
         if vae.get("dims", 3) != 3:
             raise ValueError(f"vae.dims must be 3 (video), got {vae.get('dims')}")
-        if vae.get("norm_layer", "pixel_norm") != "pixel_norm":
-            raise ValueError(f"vae.norm_layer must be 'pixel_norm', got {vae.get('norm_layer')!r}")
+        norm_layer = vae.get("norm_layer", "pixel_norm")
+        if norm_layer not in NORM_LAYERS:
+            raise ValueError(f"vae.norm_layer must be one of {NORM_LAYERS}, got {norm_layer!r}")
         encoder_padding = vae.get("spatial_padding_mode", vae.get("encoder_spatial_padding_mode", "zeros"))
         decoder_padding = vae.get("spatial_padding_mode", vae.get("decoder_spatial_padding_mode", "reflect"))
         for what, mode in (("encoder", encoder_padding), ("decoder", decoder_padding)):
@@ -145,6 +148,7 @@ class VideoVAEConfig:
             latent_log_var=log_var,
             causal_decoder=bool(vae.get("causal_decoder", False)),
             timestep_conditioning=bool(vae.get("timestep_conditioning", True)),
+            norm_layer=norm_layer,
         )
 
     @classmethod

@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import DepthToSpaceUpsample, ResnetBlock3D, ResnetGroup, TimeEmbedder, modulation_rows, norm_act_into
+from .blocks import (
+    DepthToSpaceUpsample, ResnetBlock3D, ResnetGroup, TimeEmbedder, make_norm, modulation_rows, norm_act_into,
+)
 from .config import CHANNEL_RESNET, VideoVAEConfig
 from .convolution import CausalConv3d
 
@@ -41,18 +43,21 @@ class VideoDecoder(nn.Module):
         blocks = []
         for spec in reversed(config.decoder_blocks):
             if spec.name == "res_x":
-                blocks.append(ResnetGroup(channels, spec.num_layers, causal, padding, self.timestep_conditioning))
+                blocks.append(ResnetGroup(channels, spec.num_layers, causal, padding, self.timestep_conditioning,
+                                          config.norm_layer))
             elif spec.name == CHANNEL_RESNET:  # never timestep-conditioned
                 if channels % spec.multiplier:
                     raise ValueError(f"vae decoder res_x_y: {channels} channels do not divide by its multiplier "
                                      f"{spec.multiplier}")
-                blocks.append(ResnetBlock3D(channels, causal, padding, out_channels=channels // spec.multiplier))
+                blocks.append(ResnetBlock3D(channels, causal, padding, out_channels=channels // spec.multiplier,
+                                            norm_layer=config.norm_layer))
                 channels //= spec.multiplier
             else:
                 block = DepthToSpaceUpsample(channels, spec.stride, spec.multiplier, spec.residual, causal, padding)
                 blocks.append(block)
                 channels = block.out_channels
         self.up_blocks = nn.ModuleList(blocks)
+        self.conv_norm_out = make_norm(config.norm_layer, channels)
         self.conv_out = CausalConv3d(channels, config.out_channels * config.patch_size ** 2, 3, causal, padding)
         if self.timestep_conditioning:
             self.timestep_scale_multiplier = nn.Parameter(torch.tensor(1000.0))
@@ -74,6 +79,6 @@ class VideoDecoder(nn.Module):
             embedding = self.last_time_embedder(scaled)
             shift, scale = modulation_rows(self.last_scale_shift_table, embedding, x.dtype)
             modulation = (shift, scale)
-        buffer = norm_act_into(x, self.conv_out, modulation)
+        buffer = norm_act_into(x, self.conv_out, modulation, self.conv_norm_out)
         del x
         return unpatchify(self.conv_out.conv_padded(buffer), self.config.patch_size)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ResnetBlock3D, ResnetGroup, SpaceToDepthDownsample, norm_act_into
+from .blocks import ResnetBlock3D, ResnetGroup, SpaceToDepthDownsample, make_norm, norm_act_into
 from .config import CHANNEL_RESNET, ENCODER_CONV_STRIDES, VideoVAEConfig
 from .convolution import CausalConv3d
 
@@ -34,15 +34,16 @@ class VideoEncoder(nn.Module):
         for spec in config.encoder_blocks:
             out = channels * spec.multiplier
             if spec.name == "res_x":
-                blocks.append(ResnetGroup(channels, spec.num_layers, True, padding))
+                blocks.append(ResnetGroup(channels, spec.num_layers, True, padding, norm_layer=config.norm_layer))
             elif spec.name == CHANNEL_RESNET:
-                blocks.append(ResnetBlock3D(channels, True, padding, out_channels=out))
+                blocks.append(ResnetBlock3D(channels, True, padding, out_channels=out, norm_layer=config.norm_layer))
             elif spec.name in ENCODER_CONV_STRIDES:
                 blocks.append(CausalConv3d(channels, out, 3, True, padding, stride=spec.stride))
             else:
                 blocks.append(SpaceToDepthDownsample(channels, out, spec.stride, padding))
             channels = out
         self.down_blocks = nn.ModuleList(blocks)
+        self.conv_norm_out = make_norm(config.norm_layer, channels)
         self.conv_out = CausalConv3d(channels, config.encoder_out_channels, 3, True, padding)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -50,6 +51,6 @@ class VideoEncoder(nn.Module):
         x = self.conv_in(patchify(pixels, self.config.patch_size))
         for block in self.down_blocks:
             x = block(x)
-        buffer = norm_act_into(x, self.conv_out)
+        buffer = norm_act_into(x, self.conv_out, norm=self.conv_norm_out)
         del x
         return self.conv_out.conv_padded(buffer)[:, :self.config.latent_channels]
