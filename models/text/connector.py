@@ -3,7 +3,7 @@
 Before the blocks, each sample's real tokens are moved to the front (stable, order kept) and every position
 i >= n_real is replaced by `learnable_registers[i mod 128]`, so afterwards every position is attended to.
 Block: `h += attn1(rms(h))` (self-attention, 1-axis RoPE on indices 0..S-1), `h += ff(rms(h))`; then a final
-`rms(h)` when `norm_output`.
+`rms(h)`. Any number of blocks (`num_layers`, 0 included), any head count, any even head dim.
 
 State-dict keys equal the checkpoint keys under `model.diffusion_model.{video,audio}_embeddings_connector.`.
 """
@@ -69,4 +69,4 @@ class EmbeddingsConnector(nn.Module):
         )
         for block in self.transformer_1d_blocks:
             h = block(h, pe)
-        return rms(h) if cfg.norm_output else h
+        return rms(h)

@@ -68,7 +68,9 @@ class FeatureExtractorV1(_FeatureExtractorBase):
         super().__init__(cfg)
         if cfg.video.width != cfg.audio.width:
             raise ValueError(
-                f"V1 text features feed both connectors, but their widths differ ({cfg.video.width} vs {cfg.audio.width})"
+                f"V1 text features feed both connectors, but their widths differ ({cfg.video.width} vs "
+                f"{cfg.audio.width}): audio_connector_num_attention_heads x audio_connector_attention_head_dim must "
+                "equal connector_num_attention_heads x connector_attention_head_dim"
             )
         self.aggregate_embed = nn.Linear(cfg.feature_dim, cfg.video.width, bias=False)
 

@@ -29,6 +29,11 @@ _REQUIRED_VALUES = (
     ("use_middle_indices_grid", True),
     ("rope_type", "split"),
     ("frequencies_precision", "float64"),
+    # Later official options (LTX-2.5 checkpoints) this implementation does not build.
+    ("use_prompt_adaln_single", True),
+    ("ff_bias", True),
+    ("audio_ff_bias", True),
+    ("use_keyframes_abs_pos_embedding", False),
 )
 
 BASE_ADALN_PARAMS = 6  # shift/scale/gate of self-attention and feed-forward
@@ -99,7 +104,7 @@ class TransformerConfig:
         if video_heads != audio_heads:
             raise ValueError(f"DiT config: video and audio head counts must match for AV cross-attention "
                              f"RoPE, got {video_heads} and {audio_heads}")
-        return cls(
+        config = cls(
             num_layers=t.get("num_layers", 48),
             video_heads=video_heads,
             video_head_dim=t.get("attention_head_dim", 128),
@@ -122,3 +127,20 @@ class TransformerConfig:
             timestep_scale_multiplier=t.get("timestep_scale_multiplier", 1000),
             av_ca_timestep_scale_multiplier=t.get("av_ca_timestep_scale_multiplier", 1),
         )
+        config._check_widths()
+        return config
+
+    def _check_widths(self) -> None:
+        """Width rules the official model only hits at run time (RoPE table reshapes, attention input widths)."""
+        for key, head_dim in (("attention_head_dim", self.video_head_dim),
+                              ("audio_attention_head_dim", self.audio_head_dim)):
+            if head_dim < 2 or head_dim % 2:
+                raise ValueError(f"DiT config: {key}={head_dim} must be even (split RoPE rotates head halves)")
+        if self.audio_context_dim != self.audio_dim:
+            raise ValueError(f"DiT config: audio_cross_attention_dim={self.audio_context_dim} must equal the audio "
+                             f"width audio_num_attention_heads x audio_attention_head_dim = {self.audio_dim} (it "
+                             f"sizes the AV cross-attention RoPE and the audio text context)")
+        if self.caption_projection and self.video_context_dim != self.video_dim:
+            raise ValueError(f"DiT config: cross_attention_dim={self.video_context_dim} must equal the video width "
+                             f"num_attention_heads x attention_head_dim = {self.video_dim}: the in-DiT caption "
+                             f"projection (no caption_proj_before_connector) outputs that width")
