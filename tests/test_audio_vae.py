@@ -53,7 +53,8 @@ def test_config_reads_front_end_and_rejects_unsupported_flags():
     parsed = AudioVAEConfig.from_config(cfg)
     assert parsed.front_end == MelFrontEndConfig()
     assert (parsed.downsample_factor, parsed.latent_mel_bins, parsed.latent_features) == (4, 16, 16)
-    for bad in ({"norm_type": "group"}, {"causality_axis": "width"}, {"attn_resolutions": [32]}):
+    assert (parsed.attn_resolutions, parsed.mid_attention) == ({8, 16, 32}, True)  # the official defaults
+    for bad in ({"norm_type": "group"}, {"causality_axis": "width"}):
         with pytest.raises(ValueError, match="not supported"):
             AudioVAEConfig.from_config({"model": {"params": {"ddconfig": {**dd, **bad}}}})
     with pytest.raises(ValueError, match="ddconfig"):

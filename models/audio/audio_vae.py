@@ -19,6 +19,7 @@ from .preprocess import MelFrontEndConfig, waveform_to_log_mel
 
 CHECKPOINT_PREFIX = "audio_vae."
 PARTS = ("encoder", "decoder")
+DEFAULT_ATTN_RESOLUTIONS = (8, 16, 32)  # the official configurator's default when the config has no list
 # Statistics some files carry beside the two the model uses (never read).
 UNUSED_STATISTICS = ("channel", "mean-of-stds", "mean-of-stds_over_std-of-means")
 
@@ -36,6 +37,24 @@ class AudioVAEConfig:
     out_ch: int
     mel_bins: int
     front_end: MelFrontEndConfig = field(default_factory=MelFrontEndConfig)
+    attn_resolutions: frozenset[int] = frozenset()  # level resolutions with attention (official default {8,16,32})
+    mid_attention: bool = False  # `mid_block_add_attention` (official default true)
+    resolution: int = 256  # the nominal input size that names the levels' resolutions
+
+    def encoder_attention(self) -> tuple[bool, ...]:
+        """Per level: attention blocks in the encoder (level i is at resolution // 2^i, halved step by step)."""
+        levels, size = [], self.resolution
+        for _ in self.ch_mult:
+            levels.append(size in self.attn_resolutions)
+            size //= 2
+        return tuple(levels)
+
+    def decoder_attention(self) -> tuple[bool, ...]:
+        """Per level: attention blocks in the decoder (the deepest level at resolution // 2^(levels-1), doubled
+        on the way up)."""
+        top = len(self.ch_mult) - 1
+        return tuple((self.resolution // 2 ** top) * 2 ** (top - i) in self.attn_resolutions
+                     for i in range(len(self.ch_mult)))
 
     @classmethod
     def from_config(cls, audio_vae_config: dict) -> "AudioVAEConfig":
@@ -48,15 +67,15 @@ class AudioVAEConfig:
         for name, value in expected.items():
             if dd.get(name, value) != value:
                 raise ValueError(f"audio VAE {name}={dd[name]!r} is not supported (expected {value!r})")
-        if dd.get("attn_resolutions") or dd.get("mid_block_add_attention", False):
-            raise ValueError("audio VAE attention blocks (attn_resolutions / mid_block_add_attention) are not "
-                             "supported; the released LTX-2 configs have none")
         cfg = cls(
             ch=int(dd["ch"]), ch_mult=tuple(int(m) for m in dd["ch_mult"]),
             num_res_blocks=int(dd["num_res_blocks"]), z_channels=int(dd["z_channels"]),
             double_z=bool(dd.get("double_z", True)), in_channels=int(dd.get("in_channels", 2)),
             out_ch=int(dd.get("out_ch", 2)), mel_bins=int(dd.get("mel_bins", 64)),
             front_end=MelFrontEndConfig.from_config(audio_vae_config),
+            attn_resolutions=frozenset(int(r) for r in dd.get("attn_resolutions", DEFAULT_ATTN_RESOLUTIONS)),
+            mid_attention=bool(dd.get("mid_block_add_attention", True)),
+            resolution=int(dd.get("resolution", 256)),
         )
         if not cfg.ch_mult:
             raise ValueError("audio VAE ch_mult must not be empty")
@@ -108,9 +127,11 @@ class AudioVAE(nn.Module):
         self.parts = tuple(p for p in PARTS if p in parts)
         if "encoder" in parts:
             moments = cfg.z_channels * (2 if cfg.double_z else 1)
-            self.encoder = AudioEncoderStack(cfg.in_channels, cfg.ch, cfg.ch_mult, cfg.num_res_blocks, moments)
+            self.encoder = AudioEncoderStack(cfg.in_channels, cfg.ch, cfg.ch_mult, cfg.num_res_blocks, moments,
+                                             cfg.encoder_attention(), cfg.mid_attention)
         if "decoder" in parts:
-            self.decoder = AudioDecoderStack(cfg.z_channels, cfg.ch, cfg.ch_mult, cfg.num_res_blocks, cfg.out_ch)
+            self.decoder = AudioDecoderStack(cfg.z_channels, cfg.ch, cfg.ch_mult, cfg.num_res_blocks, cfg.out_ch,
+                                             cfg.decoder_attention(), cfg.mid_attention)
         self.per_channel_statistics = PerChannelStatistics(cfg.latent_features)
 
     def _require(self, part: str) -> nn.Module:

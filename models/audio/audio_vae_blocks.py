@@ -2,7 +2,9 @@
 
 Tensors are spectrogram-shaped (B, C, T, F): T = time (the causal axis, config `causality_axis: "height"`),
 F = mel frequency. Every 3x3 convolution is causal in time (2 rows of zero padding before, none after) and
-symmetric in frequency. Normalization is a weightless PixelNorm over channels (eps 1e-6); no attention.
+symmetric in frequency. Normalization is a weightless PixelNorm over channels (eps 1e-6). Attention blocks (none
+in the released configs) attend over all T x F positions of a level whose resolution the config lists, and in
+the middle block when `mid_block_add_attention`.
 """
 from __future__ import annotations
 
@@ -73,45 +75,77 @@ class Upsample(nn.Module):
         return x[:, :, 1:, :]
 
 
-class MidBlocks(nn.Module):
-    """Two resnet blocks at the bottleneck width (`block_1`, `block_2`)."""
+class AttnBlock(nn.Module):
+    """x + proj_out(softmax(q kᵀ / sqrt(C)) v) over the T x F positions of norm(x); 1x1 convs q, k, v, proj_out."""
 
     def __init__(self, channels: int):
         super().__init__()
+        self.q, self.k, self.v, self.proj_out = (nn.Conv2d(channels, channels, 1) for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, f = x.shape
+        h = pixel_norm(x)
+        q, k, v = (conv(h).flatten(2).transpose(1, 2) for conv in (self.q, self.k, self.v))  # (B, T*F, C)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, c, t, f)
+        return x + self.proj_out(attended)
+
+
+class MidBlocks(nn.Module):
+    """Two resnet blocks at the bottleneck width (`block_1`, `block_2`), with `attn_1` between them if asked."""
+
+    def __init__(self, channels: int, attention: bool = False):
+        super().__init__()
         self.block_1 = ResnetBlock(channels, channels)
+        self.attn_1 = AttnBlock(channels) if attention else None
         self.block_2 = ResnetBlock(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block_2(self.block_1(x))
+        x = self.block_1(x)
+        if self.attn_1 is not None:
+            x = self.attn_1(x)
+        return self.block_2(x)
+
+
+def _run_level(blocks: nn.ModuleList, attns: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """Each resnet, followed by its attention block when the level has them."""
+    for i, block in enumerate(blocks):
+        x = block(x)
+        if attns:
+            x = attns[i](x)
+    return x
 
 
 class EncoderLevel(nn.Module):
-    """`block` resnets at one resolution, then an optional `downsample`."""
+    """`block` resnets at one resolution (each followed by an `attn` block when `attention`), then an optional
+    `downsample`."""
 
-    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, downsample: bool):
+    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, downsample: bool,
+                 attention: bool = False):
         super().__init__()
         widths = [in_channels] + [out_channels] * num_blocks
         self.block = nn.ModuleList(ResnetBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.attn = nn.ModuleList(AttnBlock(out_channels) for _ in range(num_blocks if attention else 0))
         self.downsample = Downsample(out_channels) if downsample else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.block:
-            x = block(x)
+        x = _run_level(self.block, self.attn, x)
         return self.downsample(x) if self.downsample is not None else x
 
 
 class DecoderLevel(nn.Module):
-    """`block` resnets at one resolution, then an optional `upsample`."""
+    """`block` resnets at one resolution (each followed by an `attn` block when `attention`), then an optional
+    `upsample`."""
 
-    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, upsample: bool):
+    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, upsample: bool,
+                 attention: bool = False):
         super().__init__()
         widths = [in_channels] + [out_channels] * num_blocks
         self.block = nn.ModuleList(ResnetBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.attn = nn.ModuleList(AttnBlock(out_channels) for _ in range(num_blocks if attention else 0))
         self.upsample = Upsample(out_channels) if upsample else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.block:
-            x = block(x)
+        x = _run_level(self.block, self.attn, x)
         return self.upsample(x) if self.upsample is not None else x
 
 
@@ -119,17 +153,21 @@ class AudioEncoderStack(nn.Module):
     """Log-mel (B, in_channels, T, F) -> raw latent moments (B, out_channels, ceil(T/2^L), F/2^L), L = levels-1.
 
     Levels use widths ch*ch_mult[i] with `num_res_blocks` resnets each; every level but the last downsamples.
+    `attention[i]`: level i has attention blocks; `mid_attention`: the middle block has one.
     """
 
-    def __init__(self, in_channels: int, ch: int, ch_mult: tuple[int, ...], num_res_blocks: int, out_channels: int):
+    def __init__(self, in_channels: int, ch: int, ch_mult: tuple[int, ...], num_res_blocks: int, out_channels: int,
+                 attention: tuple[bool, ...] | None = None, mid_attention: bool = False):
         super().__init__()
         self.conv_in = CausalConv2d(in_channels, ch)
         widths = [ch] + [ch * m for m in ch_mult]
         last = len(ch_mult) - 1
+        attention = attention or (False,) * len(ch_mult)
         self.down = nn.ModuleList(
-            EncoderLevel(widths[i], widths[i + 1], num_res_blocks, downsample=i != last) for i in range(len(ch_mult))
+            EncoderLevel(widths[i], widths[i + 1], num_res_blocks, downsample=i != last, attention=attention[i])
+            for i in range(len(ch_mult))
         )
-        self.mid = MidBlocks(widths[-1])
+        self.mid = MidBlocks(widths[-1], mid_attention)
         self.conv_out = CausalConv2d(widths[-1], out_channels)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -144,18 +182,21 @@ class AudioDecoderStack(nn.Module):
     """Un-normalized latent (B, z, T, F) -> spectrogram (B, out_channels, 2^L (T-1) + 1, 2^L F), L = levels-1.
 
     `up[i]` holds the level of width ch*ch_mult[i] (`num_res_blocks + 1` resnets); levels run from the last
-    to the first, and every level but level 0 upsamples.
+    to the first, and every level but level 0 upsamples. `attention[i]` / `mid_attention` as for the encoder.
     """
 
-    def __init__(self, z_channels: int, ch: int, ch_mult: tuple[int, ...], num_res_blocks: int, out_channels: int):
+    def __init__(self, z_channels: int, ch: int, ch_mult: tuple[int, ...], num_res_blocks: int, out_channels: int,
+                 attention: tuple[bool, ...] | None = None, mid_attention: bool = False):
         super().__init__()
         bottleneck = ch * ch_mult[-1]
         self.conv_in = CausalConv2d(z_channels, bottleneck)
-        self.mid = MidBlocks(bottleneck)
+        self.mid = MidBlocks(bottleneck, mid_attention)
+        attention = attention or (False,) * len(ch_mult)
         levels = [None] * len(ch_mult)
         width = bottleneck
         for i in reversed(range(len(ch_mult))):
-            levels[i] = DecoderLevel(width, ch * ch_mult[i], num_res_blocks + 1, upsample=i != 0)
+            levels[i] = DecoderLevel(width, ch * ch_mult[i], num_res_blocks + 1, upsample=i != 0,
+                                     attention=attention[i])
             width = ch * ch_mult[i]
         self.up = nn.ModuleList(levels)
         self.conv_out = CausalConv2d(width, out_channels)

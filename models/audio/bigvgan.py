@@ -1,7 +1,8 @@
 """BigVGAN-v2 generator (LTX-2.3 vocoder and bandwidth-extension generator).
 
-HiFi-GAN layout with AMP residual blocks: every activation is a SnakeBeta (log-scale alpha/beta) wrapped in an
-anti-aliased `Activation1d` (x2 kaiser-sinc upsample -> SnakeBeta -> kaiser-sinc lowpass + x2 decimation).
+HiFi-GAN layout with AMP residual blocks: every activation is a Snake or SnakeBeta (config `activation`; log-scale
+alpha/beta) wrapped in an anti-aliased `Activation1d` (x2 kaiser-sinc upsample -> Snake -> kaiser-sinc lowpass + x2
+decimation). The activation before `conv_post` is a SnakeBeta whatever `activation` says, as upstream.
 The 12-tap kaiser-sinc filters are persistent buffers (`*.upsample.filter`, `*.downsample.lowpass.filter`) and
 are loaded from the checkpoint; building the module computes the same deterministic values.
 """
@@ -162,7 +163,7 @@ class BigVGanGenerator(nn.Module):
             for i in range(len(config.upsample_rates))
             for kernel, dilations in zip(config.resblock_kernel_sizes, config.resblock_dilation_sizes)
         )
-        self.act_post = Activation1d(config.final_channels, config.activation)
+        self.act_post = Activation1d(config.final_channels, "snakebeta")
         self.conv_post = nn.Conv1d(config.final_channels, 2, 7, padding=3, bias=config.use_bias_at_final)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

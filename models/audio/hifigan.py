@@ -53,17 +53,17 @@ def mean_of_blocks(blocks: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor
 
 
 class ResBlock1(nn.Module):
-    """Three (LeakyReLU -> dilated conv -> LeakyReLU -> conv) residual units; (B, C, L) -> (B, C, L)."""
+    """Three (LeakyReLU -> dilated conv -> LeakyReLU -> conv) residual units; (B, C, L) -> (B, C, L).
+
+    "same" padding as upstream: symmetric for odd kernels, one more sample on the right for even ones.
+    """
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
         super().__init__()
         self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=same_padding(kernel_size, d))
-            for d in dilations
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding="same") for d in dilations
         )
-        self.convs2 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, padding=same_padding(kernel_size)) for _ in dilations
-        )
+        self.convs2 = nn.ModuleList(nn.Conv1d(channels, channels, kernel_size, padding="same") for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv1, conv2 in zip(self.convs1, self.convs2):
@@ -73,7 +73,8 @@ class ResBlock1(nn.Module):
 
 
 class HifiGanVocoder(nn.Module):
-    """LTX-2 vocoder: log-mel (B, 2, T, 64) -> waveform (B, 2, T * samples_per_frame) in (-1, 1).
+    """LTX-2 vocoder: log-mel (B, 2, T, 64) -> waveform (B, 2, T * samples_per_frame) in (-1, 1) (see
+    `GeneratorConfig.samples_per_frame` for kernels that lengthen it).
 
     Computes in float32 whatever the caller's autocast state (weights must be float32).
     """

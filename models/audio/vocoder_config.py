@@ -31,6 +31,15 @@ def _require(cfg: dict, key: str, expected, where: str) -> None:
         raise ValueError(f"{where}: {key}={value!r} is not supported (expected {expected!r})")
 
 
+def _dilations(cfg: dict, where: str) -> tuple[tuple[int, int, int], ...]:
+    """`resblock_dilation_sizes`: the three dilations each resblock uses (the official blocks read the first
+    three of each list, so longer lists are cut)."""
+    sizes = cfg.get("resblock_dilation_sizes", ((1, 3, 5),) * 3)
+    if any(len(ds) < 3 for ds in sizes):
+        raise ValueError(f"{where}: every resblock needs 3 dilations, got resblock_dilation_sizes={sizes}")
+    return tuple(tuple(int(d) for d in ds[:3]) for ds in sizes)
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """One mel -> waveform generator (HiFi-GAN or BigVGAN-v2).
@@ -74,9 +83,7 @@ class GeneratorConfig:
             upsample_rates=tuple(int(r) for r in cfg.get("upsample_rates", (6, 5, 2, 2, 2))),
             upsample_kernel_sizes=tuple(int(k) for k in cfg.get("upsample_kernel_sizes", (16, 15, 8, 4, 4))),
             resblock_kernel_sizes=tuple(int(k) for k in cfg.get("resblock_kernel_sizes", (3, 7, 11))),
-            resblock_dilation_sizes=tuple(
-                tuple(int(d) for d in ds) for ds in cfg.get("resblock_dilation_sizes", ((1, 3, 5),) * 3)
-            ),
+            resblock_dilation_sizes=_dilations(cfg, where),
             resblock=resblock,
             final_activation=final_activation,
             use_bias_at_final=bool(cfg.get("use_bias_at_final", True)),
@@ -95,8 +102,13 @@ class GeneratorConfig:
         if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
             raise ValueError(f"{where}: {len(self.resblock_kernel_sizes)} resblock_kernel_sizes but "
                              f"{len(self.resblock_dilation_sizes)} resblock_dilation_sizes")
-        if any(len(ds) != 3 for ds in self.resblock_dilation_sizes):
-            raise ValueError(f"{where}: every resblock needs 3 dilations, got {self.resblock_dilation_sizes}")
+        for i, (rate, kernel) in enumerate(zip(self.upsample_rates, self.upsample_kernel_sizes)):
+            if kernel < rate:
+                raise ValueError(f"{where}: upsample_kernel_sizes[{i}]={kernel} is smaller than its rate {rate} "
+                                 "(the transposed conv would need negative padding)")
+        if self.resblock == "AMP1" and any(k % 2 == 0 for k in self.resblock_kernel_sizes):
+            raise ValueError(f"{where}: AMP1 resblock_kernel_sizes must be odd (symmetric padding keeps the "
+                             f"length), got {self.resblock_kernel_sizes}")
         if self.channels(len(self.upsample_rates) - 1) < 1:  # channels halve (rounding down) at every stage
             raise ValueError(f"{where}: upsample_initial_channel {self.upsample_initial_channel} leaves no channel "
                              f"after {len(self.upsample_rates)} halvings")
@@ -111,8 +123,14 @@ class GeneratorConfig:
 
     @property
     def samples_per_frame(self) -> int:
-        """Output samples per input frame (product of the upsample rates)."""
+        """Output samples per input frame (product of the upsample rates). Exact when every kernel - rate is
+        even; an upsampling stage with an odd difference adds one sample (L -> L * rate + 1), as upstream."""
         return math.prod(self.upsample_rates)
+
+    @property
+    def exact_lengths(self) -> bool:
+        """Whether every upsampling stage multiplies the length exactly by its rate."""
+        return all((k - r) % 2 == 0 for r, k in zip(self.upsample_rates, self.upsample_kernel_sizes))
 
 
 @dataclass(frozen=True)
@@ -178,9 +196,11 @@ class VocoderConfig:
         bwe_generator = GeneratorConfig.from_dict(
             bwe_cfg, "vocoder.bwe", apply_final_activation=False, output_sampling_rate=bwe.output_sampling_rate
         )
-        if bwe_generator.samples_per_frame != bwe.hop_length * bwe.upsample_ratio:
-            raise ValueError(f"vocoder.bwe: upsample rates give {bwe_generator.samples_per_frame} samples per "
-                             f"frame, hop_length x ratio is {bwe.hop_length * bwe.upsample_ratio}")
+        if bwe_generator.samples_per_frame != bwe.hop_length * bwe.upsample_ratio or not bwe_generator.exact_lengths:
+            raise ValueError(f"vocoder.bwe: the BWE generator's residual must match the resampled waveform: its "
+                             f"upsample rates give {bwe_generator.samples_per_frame} samples per frame (hop_length x "
+                             f"ratio is {bwe.hop_length * bwe.upsample_ratio}) and every upsample_kernel_sizes - "
+                             f"upsample_rates must be even, got {bwe_generator.upsample_kernel_sizes}")
         return cls(
             generator=GeneratorConfig.from_dict(
                 cfg["vocoder"], "vocoder.vocoder", output_sampling_rate=bwe.input_sampling_rate
