@@ -119,16 +119,71 @@ def test_hifigan_channel_counts_round_down_at_every_stage(initial, rates):
 
 @pytest.mark.parametrize("activation,has_beta", [("snake", False), ("snakebeta", True), (None, False)])
 def test_bigvgan_with_snake_or_snakebeta(activation, has_beta):
-    """The official configurator defaults to plain Snake when `activation` is absent."""
+    """Absent `activation` is plain Snake in the official Vocoder class; its final activation (act_post) is a
+    SnakeBeta whatever `activation` says."""
     stage1 = {k: v for k, v in CONFIG["ltx23"]["vocoder"]["vocoder"].items() if k != "activation"}
     if activation:
         stage1["activation"] = activation
     vocoder = build_vocoder({"vocoder": {**CONFIG["ltx23"]["vocoder"], "vocoder": stage1}})
-    keys = [k for k in vocoder.state_dict() if k.startswith("vocoder.")]  # stage 1 (the BWE generator is unchanged)
+    keys = [k for k in vocoder.state_dict() if k.startswith("vocoder.resblocks.")]  # stage 1's AMP blocks
     assert any(k.endswith("act.alpha") for k in keys)
     assert any(k.endswith("act.beta") for k in keys) == has_beta
+    assert "vocoder.act_post.act.beta" in vocoder.state_dict()
     with torch.no_grad():
         assert tuple(vocoder(torch.randn(1, 2, 3, 64)).shape) == (1, 2, 3 * vocoder.samples_per_frame)
+
+
+def _official_length(frames, rates, kernels):
+    """Upstream's transposed convs (padding (k - r) // 2): L -> L * r + (k - r) % 2 per stage."""
+    for rate, kernel in zip(rates, kernels):
+        frames = frames * rate + (kernel - rate) % 2
+    return frames
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
+@pytest.mark.parametrize("rates,kernels", [((4, 6, 10), (8, 12, 20)), ((2, 3), (3, 4)), ((5,), (6,))])
+def test_hifigan_upsample_lists_and_kernels_of_any_parity(rates, kernels):
+    """Even resblock kernels ("same" padding, one more sample on the right) and dilation lists longer than 3 (the
+    official blocks read three) build and run; odd kernel - rate differences add a sample per stage as upstream."""
+    config = {**CONFIG["ltx2"]["vocoder"], "upsample_initial_channel": 16, "upsample_rates": list(rates),
+              "upsample_kernel_sizes": list(kernels), "resblock_kernel_sizes": [2, 3, 4],
+              "resblock_dilation_sizes": [[1, 2, 3, 9], [1, 3, 5], [2, 2, 2, 2]]}
+    vocoder = build_vocoder({"vocoder": config})
+    assert len(vocoder.resblocks) == 3 * len(rates) and len(vocoder.resblocks[0].convs1) == 3
+    assert vocoder.resblocks[0].convs1[2].dilation == (3,)
+    with torch.no_grad():
+        wave = vocoder(torch.randn(2, 2, 5, 64))
+    assert tuple(wave.shape) == (2, 2, _official_length(5, rates, kernels))
+    assert wave.abs().max() < 1  # tanh
+
+
+def test_bwe_vocoder_with_other_generators():
+    """Other stage-1 and BWE upsampling lists, widths and resblock lists; 3x the 16 kHz length at 48 kHz."""
+    release = CONFIG["ltx23"]["vocoder"]
+    stage1 = {**release["vocoder"], "upsample_initial_channel": 24, "upsample_rates": [4, 4, 10],
+              "upsample_kernel_sizes": [8, 8, 10], "resblock_kernel_sizes": [3, 5, 7],
+              "resblock_dilation_sizes": [[1, 3, 5]] * 3}
+    bwe = {**release["bwe"], "upsample_initial_channel": 40, "upsample_rates": [3, 4, 5, 2, 2],
+           "upsample_kernel_sizes": [5, 8, 11, 4, 4], "resblock_kernel_sizes": [5, 3],
+           "resblock_dilation_sizes": [[1, 2, 3], [1, 3, 5]]}
+    vocoder = build_vocoder({"vocoder": {**release, "vocoder": stage1, "bwe": bwe}})
+    assert (vocoder.sample_rate, vocoder.samples_per_frame) == (48000, 160 * 3)
+    with torch.no_grad():
+        wave = vocoder(torch.randn(1, 2, 4, 64))
+    assert tuple(wave.shape) == (1, 2, 4 * 480) and wave.abs().max() <= 1
+
+
+@pytest.mark.parametrize("part,changes,message", [
+    ("vocoder", {"resblock_kernel_sizes": [3, 4]}, "AMP1 resblock_kernel_sizes must be odd"),
+    ("vocoder", {"upsample_kernel_sizes": [4, 4, 4, 4, 4, 4]}, r"upsample_kernel_sizes\[0\]=4 is smaller"),
+    ("vocoder", {"resblock_dilation_sizes": [[1, 3], [1, 3, 5]]}, "3 dilations"),
+    ("bwe", {"upsample_kernel_sizes": [11, 11, 4, 4, 4]}, "must be even"),
+    ("bwe", {"upsample_rates": [6, 5, 2, 2, 1], "upsample_kernel_sizes": [12, 11, 4, 4, 1]}, "samples per frame"),
+])
+def test_vocoder_configs_upstream_cannot_run_name_the_key(part, changes, message):
+    release = CONFIG["ltx23"]["vocoder"]
+    with pytest.raises(ValueError, match=message):
+        build_vocoder({"vocoder": {**release, part: {**release[part], **changes}}})
 
 
 @pytest.mark.parametrize("family,changes", [
