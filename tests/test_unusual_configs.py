@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from golden import SHARED_GOLDEN
 
 from comfyui_avgen.models.audio.audio_vae import AudioVAE, AudioVAEConfig
@@ -21,6 +22,8 @@ from comfyui_avgen.models.text.text_config import TextEmbedderConfig
 from comfyui_avgen.models.text.text_embedder import build_text_embedder
 from comfyui_avgen.models.transformer import StreamInput, TransformerConfig, build_transformer
 from comfyui_avgen.models.video_vae import VideoVAE, VideoVAEConfig
+from comfyui_avgen.models.video_vae.blocks import FrameAttention, ResnetBlock3D, pixel_norm
+from comfyui_avgen.models.video_vae.convolution import CausalConv3d
 
 CONFIG = {family: json.loads(CheckpointFile(SHARED_GOLDEN / family / "checkpoint.safetensors").metadata["config"])
           for family in ("ltx2", "ltx23")}
@@ -91,6 +94,146 @@ def test_timestep_conditioned_decoder_with_unusual_blocks():
     latent = torch.randn(2, 3, 2, 1, 1)
     with torch.no_grad():
         assert tuple(vae.decoder(latent, torch.tensor([0.05, 0.05])).shape) == _decoded_shape(latent.shape, blocks)
+
+
+def test_issue_case_12_latent_channels_and_a_2x2x2_depth_to_space_without_residual():
+    """The LTX-2.3 layout with 12 latent channels and 3 base channels: a (2, 2, 2) upsampler (residual off) runs
+    on 12 channels, which the stride volume 8 does not divide; only the residual path needs that."""
+    config = {**CONFIG["ltx23"]["vae"], "latent_channels": 12, "decoder_base_channels": 3}
+    vae = VideoVAE(VideoVAEConfig.from_config(config), parts=("decoder",)).eval()
+    upsamplers = [b for b in vae.decoder.up_blocks if hasattr(b, "stride")]
+    assert [(b.stride, b.conv.conv.in_channels, b.residual) for b in upsamplers][:2] == [
+        ((2, 2, 2), 24, False), ((2, 2, 2), 12, False)]
+    with torch.no_grad():
+        pixels = vae.decoder(torch.randn(1, 12, 3, 2, 1))
+    assert tuple(pixels.shape) == (1, 3, 8 * (3 - 1) + 1, 2 * 32, 32)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("causal,stride", [(True, (1, 1, 1)), (False, (1, 1, 1)), (True, (2, 2, 2))])
+def test_every_official_padding_mode_pads_like_conv3d(mode, causal, stride):
+    """The official convs pad space with nn.Conv3d's padding_mode (zeros / reflect / replicate / circular) and
+    time by repeating the first (and, non-causal, last) frame."""
+    torch.manual_seed(0)
+    ours = CausalConv3d(3, 4, 3, causal, mode, stride=stride)
+    reference = torch.nn.Conv3d(3, 4, 3, stride=stride, padding=(0, 1, 1), padding_mode=mode)
+    reference.load_state_dict(ours.conv.state_dict())
+    x = torch.randn(2, 3, 5, 6, 7)
+    front = x[:, :, :1].repeat(1, 1, 2 if causal else 1, 1, 1)
+    padded = torch.cat([front, x] if causal else [front, x, x[:, :, -1:]], dim=2)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference(padded))
+
+
+@pytest.mark.parametrize("mode", ["replicate", "circular"])
+def test_vae_with_replicate_or_circular_padding_encodes_and_decodes(mode):
+    blocks = [["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 2}]]
+    vae = _vae([["res_x", {"num_layers": 1}], ["compress_all_res", {"multiplier": 2}]], blocks, latent_channels=8,
+               spatial_padding_mode=mode)
+    assert vae.config.encoder_padding == vae.config.decoder_padding == mode
+    with torch.no_grad():
+        latent = vae.encode(torch.rand(1, 3, 3, 8, 16) * 2 - 1)
+        assert tuple(latent.shape) == (1, 8, 2, 1, 2)
+        assert tuple(vae.decode(latent).shape) == _decoded_shape(latent.shape, blocks)
+
+
+def _official_frame_attention(block: FrameAttention, x: torch.Tensor) -> torch.Tensor:
+    """Upstream's AttnBlock3D written out: per frame, RMS-normalised channels, one head of width C."""
+    b, c, t, h, w = x.shape
+    frames = x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
+    normed = F.normalize(frames, dim=1) * (c ** 0.5 * block.norm.gamma)
+    q, k, v = block.to_qkv(normed).reshape(b * t, 3 * c, h * w).permute(0, 2, 1).chunk(3, dim=-1)
+    weights = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(c), dim=-1)
+    out = block.proj((weights @ v).permute(0, 2, 1).reshape(b * t, c, h, w))
+    return x + out.reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4)
+
+
+def test_attention_blocks_in_encoder_and_decoder():
+    """``attn`` (both sides): single-head self-attention over each frame's positions, channels kept."""
+    blocks = [["res_x", {"num_layers": 1}], ["attn", {}], ["compress_space", {"multiplier": 2}], ["attn", {}]]
+    vae = _vae([["attn", {}], ["compress_all_res", {"multiplier": 2}], ["attn", {}]], blocks, latent_channels=4,
+               decoder_base_channels=3)
+    keys = vae.state_dict()
+    assert keys["encoder.down_blocks.2.to_qkv.weight"].shape == (24, 8, 1, 1)
+    assert keys["decoder.up_blocks.0.norm.gamma"].shape == (6, 1, 1)  # runs first, before the x2 upsampler
+    assert keys["decoder.up_blocks.2.proj.weight"].shape == (3, 3, 1, 1)
+    with torch.no_grad():
+        for p in vae.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+        latent = vae.encode(torch.rand(1, 3, 3, 16, 24) * 2 - 1)
+        assert tuple(latent.shape) == (1, 4, 2, 2, 3)
+        assert tuple(vae.decode(latent).shape) == _decoded_shape(latent.shape, blocks)
+        block, x = vae.decoder.up_blocks[0], torch.randn(2, 6, 3, 4, 5)
+        torch.testing.assert_close(block(x), _official_frame_attention(block, x))
+
+
+def test_injected_noise_follows_upstream():
+    """A decoder ``inject_noise`` resnet adds ``per_channel_scale[c] · n[y, x]`` after each conv: one standard
+    normal (H, W) map per conv, drawn from the decode generator in order."""
+    torch.manual_seed(0)
+    block = ResnetBlock3D(4, False, "zeros", inject_noise=True)
+    with torch.no_grad():
+        for p in block.parameters():
+            p.copy_(torch.randn_like(p))
+        x = torch.randn(2, 4, 3, 5, 6)
+        generator = torch.Generator().manual_seed(7)
+        first, second = torch.randn((5, 6), generator=generator), torch.randn((5, 6), generator=generator)
+        h = block.conv1(F.silu(pixel_norm(x))) + block.per_channel_scale1[None, :, None] * first
+        h = block.conv2(F.silu(pixel_norm(h))) + block.per_channel_scale2[None, :, None] * second
+        torch.testing.assert_close(block(x, generator=torch.Generator().manual_seed(7)), x + h)
+
+
+def test_decoder_with_injected_noise_decodes_reproducibly_per_generator():
+    blocks = [["res_x", {"num_layers": 1, "inject_noise": True}], ["compress_all", {"multiplier": 2}],
+              ["res_x_y", {"multiplier": 1, "inject_noise": True}]]
+    vae = _vae([["res_x", {"num_layers": 2, "inject_noise": True}]], blocks, latent_channels=3,
+               decoder_base_channels=4)
+    assert not any("per_channel_scale" in k for k in vae.encoder.state_dict())  # the official encoder ignores it
+    scales = [k for k in vae.decoder.state_dict() if "per_channel_scale" in k]
+    assert sorted(scales) == ["up_blocks.0.per_channel_scale1", "up_blocks.0.per_channel_scale2",
+                              "up_blocks.2.res_blocks.0.per_channel_scale1",
+                              "up_blocks.2.res_blocks.0.per_channel_scale2"]
+    latent = torch.randn(1, 3, 2, 2, 2)
+
+    def decode(seed):
+        return vae.decode(latent, generator=torch.Generator().manual_seed(seed))
+
+    quiet = decode(0)
+    torch.testing.assert_close(quiet, decode(1))  # zero-initialised scales: no noise yet
+    with torch.no_grad():
+        for name in scales:
+            vae.decoder.get_parameter(name).fill_(0.5)
+    assert decode(0).shape == _decoded_shape(latent.shape, blocks) == quiet.shape
+    torch.testing.assert_close(decode(0), decode(0))
+    assert not torch.allclose(decode(0), decode(1))
+
+
+@pytest.mark.parametrize("side,blocks,message", [
+    ("decoder", [["res_x", {}]], "res_x needs num_layers"),
+    ("decoder", [["compress_all", {"multiplier": 0}]], "multiplier must be a positive integer"),
+    ("encoder", [["compress_all_res", {"multiplier": 1.5}]], "multiplier must be a positive integer"),
+    ("decoder", [["attn_res_x", {"num_layers": 1, "attention_head_dim": 8}]], "attn_res_x is not supported"),
+    ("decoder", [["res_x_y", {"multiplier": 2, "inject_noise": True}]], "cannot inject noise"),
+    ("encoder", [["compress_everything", {}]], "unknown block 'compress_everything'"),
+])
+def test_block_lists_the_official_code_cannot_build_name_the_entry(side, blocks, message):
+    other = [["res_x", {"num_layers": 1}]]
+    with pytest.raises(ValueError, match=message):
+        _vae(blocks if side == "encoder" else other, blocks if side == "decoder" else other, latent_channels=4)
+
+
+def test_diffusion_vae_configs_are_refused_by_class_name():
+    with pytest.raises(ValueError, match="_class_name 'CausalDiffusionVAE' is not supported"):
+        VideoVAEConfig.from_config({**CONFIG["ltx23"]["vae"], "_class_name": "CausalDiffusionVAE"})
+
+
+def test_encoder_plain_strided_convs_keep_the_channels_whatever_multiplier_says():
+    """The official encoder builds compress_space / time / all as in -> in convs (only compress_all_x_y reads
+    `multiplier`)."""
+    vae = _vae([["compress_all", {"multiplier": 4}], ["compress_all_x_y", {"multiplier": 3}]],
+               [["res_x", {"num_layers": 1}]], latent_channels=2)
+    assert [spec.multiplier for spec in vae.config.encoder_blocks] == [1, 3]
+    assert vae.encoder.conv_out.conv.in_channels == 6
 
 
 @pytest.mark.parametrize("ch_mult,num_res_blocks,z", [((1,), 1, 1), ((1, 2), 3, 2), ((2, 1, 1, 3), 1, 4)])

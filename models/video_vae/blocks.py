@@ -1,4 +1,4 @@
-"""Building blocks of the video VAE: PixelNorm, timestep embedding, resnets and the resampling blocks.
+"""Building blocks of the video VAE: norms, timestep embedding, resnets, frame attention, resampling blocks.
 
 Tensors are (B, C, T, H, W). Memory: a normalization feeding a convolution writes straight into that
 convolution's padded input buffer (`norm_act_into`), SiLU and AdaLN run in place, and residual sums are added
@@ -90,9 +90,16 @@ class ResnetBlock3D(nn.Module):
     """
 
     def __init__(self, channels: int, causal: bool, spatial_padding: str, timestep_conditioning: bool = False,
-                 out_channels: int | None = None, norm_layer: str = "pixel_norm"):
+                 out_channels: int | None = None, norm_layer: str = "pixel_norm", inject_noise: bool = False):
         super().__init__()
         out_channels = out_channels or channels
+        if inject_noise and out_channels != channels:
+            raise ValueError(f"a resnet {channels} -> {out_channels} channels cannot inject noise: its per-channel "
+                             "noise scales have the input width (upstream fails on it too)")
+        self.inject_noise = inject_noise
+        if inject_noise:
+            self.per_channel_scale1 = nn.Parameter(torch.zeros(channels, 1, 1))
+            self.per_channel_scale2 = nn.Parameter(torch.zeros(channels, 1, 1))
         self.norm1, self.norm2 = make_norm(norm_layer, channels), make_norm(norm_layer, out_channels)
         self.conv1 = CausalConv3d(channels, out_channels, 3, causal, spatial_padding)
         self.conv2 = CausalConv3d(out_channels, out_channels, 3, causal, spatial_padding)
@@ -103,7 +110,16 @@ class ResnetBlock3D(nn.Module):
         if timestep_conditioning:
             self.scale_shift_table = nn.Parameter(torch.zeros(4, channels))
 
-    def forward(self, x: torch.Tensor, time_embedding: torch.Tensor | None = None) -> torch.Tensor:
+    def _add_noise(self, h: torch.Tensor, scale: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """``h += scale[c] · n[y, x]`` in place, one standard-normal (H, W) map shared by batch, channels, frames."""
+        if not self.inject_noise:
+            return h
+        noise = torch.randn(h.shape[-2:], generator=generator, device=h.device, dtype=h.dtype)
+        return h.add_(scale.to(h.dtype)[None, :, None] * noise)
+
+    def forward(self, x: torch.Tensor, time_embedding: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """`generator` draws the injected noise (``inject_noise`` blocks), in upstream's order."""
         first = second = None
         if self.timestep_conditioning:
             if time_embedding is None:
@@ -111,11 +127,11 @@ class ResnetBlock3D(nn.Module):
             shift1, scale1, shift2, scale2 = modulation_rows(self.scale_shift_table, time_embedding, x.dtype)
             first, second = (shift1, scale1), (shift2, scale2)
         buffer = norm_act_into(x, self.conv1, first, self.norm1)
-        h = self.conv1.conv_padded(buffer)
+        h = self._add_noise(self.conv1.conv_padded(buffer), getattr(self, "per_channel_scale1", None), generator)
         del buffer
         buffer = norm_act_into(h, self.conv2, second, self.norm2)
         del h
-        h = self.conv2.conv_padded(buffer)
+        h = self._add_noise(self.conv2.conv_padded(buffer), getattr(self, "per_channel_scale2", None), generator)
         del buffer
         if hasattr(self, "conv_shortcut"):
             x = self.conv_shortcut(self.norm3(x))
@@ -126,26 +142,58 @@ class ResnetGroup(nn.Module):
     """A ``res_x`` block: `num_layers` resnets; when conditioned, one shared ``time_embedder`` (→ 4·C)."""
 
     def __init__(self, channels: int, num_layers: int, causal: bool, spatial_padding: str,
-                 timestep_conditioning: bool = False, norm_layer: str = "pixel_norm"):
+                 timestep_conditioning: bool = False, norm_layer: str = "pixel_norm", inject_noise: bool = False):
         super().__init__()
         self.timestep_conditioning = timestep_conditioning
         if timestep_conditioning:
             self.time_embedder = TimeEmbedder(4 * channels)
         self.res_blocks = nn.ModuleList(
-            ResnetBlock3D(channels, causal, spatial_padding, timestep_conditioning, norm_layer=norm_layer)
+            ResnetBlock3D(channels, causal, spatial_padding, timestep_conditioning, norm_layer=norm_layer,
+                          inject_noise=inject_noise)
             for _ in range(num_layers)
         )
 
-    def forward(self, x: torch.Tensor, timestep: torch.Tensor | None = None) -> torch.Tensor:
-        """`timestep`: (B,) scaled decoder timestep, required when conditioned."""
+    def forward(self, x: torch.Tensor, timestep: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """`timestep`: (B,) scaled decoder timestep, required when conditioned; `generator`: injected noise."""
         embedding = None
         if self.timestep_conditioning:
             if timestep is None:
                 raise ValueError("this res_x block is timestep-conditioned: a (B,) timestep is required")
             embedding = self.time_embedder(timestep)
         for block in self.res_blocks:
-            x = block(x, embedding)
+            x = block(x, embedding, generator)
         return x
+
+
+class ChannelRMSNorm(nn.Module):
+    """``x / ‖x‖₂ · √C · gamma`` over the channel axis of (N, C, H, W); `gamma` (C, 1, 1) starts at one."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1) * (x.shape[1] ** 0.5 * self.gamma)
+
+
+class FrameAttention(nn.Module):
+    """An ``attn`` block: ``x + proj(attention(norm(x)))``, single-head self-attention over the H·W positions
+    of each frame (no interaction across frames); (B, C, T, H, W) -> same. Keys ``norm.gamma``, ``to_qkv``,
+    ``proj`` (1x1 Conv2d)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = ChannelRMSNorm(channels)
+        self.to_qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
+        q, k, v = self.to_qkv(self.norm(frames)).flatten(2).transpose(1, 2).chunk(3, dim=-1)  # (B·T, H·W, C)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b * t, c, h, w)
+        return x + self.proj(attended).reshape(b, t, c, h, w).transpose(1, 2)
 
 
 def space_to_depth(x: torch.Tensor, stride: tuple[int, int, int]) -> torch.Tensor:
@@ -182,28 +230,30 @@ class SpaceToDepthDownsample(nn.Module):
 
 
 class DepthToSpaceUpsample(nn.Module):
-    """Decoder ``compress_*``: (B, C, T, H, W) -> (B, C/m, T·s_t − [s_t = 2], H·s_h, W·s_w).
+    """Decoder ``compress_*``: (B, C, T, H, W) -> (B, ⌊∏s·C/m⌋/∏s, T·s_t − [s_t = 2], H·s_h, W·s_w).
 
-    conv (C -> ∏s·C/m) then depth-to-space ``b (c p1 p2 p3) t h w -> b c (t p1) (h p2) (w p3)``; with
-    `residual`, depth-to-space(x) tiled ∏s/m times along channels is added; a stride-2 time step drops the
-    first output frame. The result may be a frame-offset view of a contiguous buffer.
+    conv (C -> ⌊∏s·C/m⌋, a multiple of ∏s) then depth-to-space ``b (c p1 p2 p3) t h w -> b c (t p1) (h p2)
+    (w p3)``; with `residual`, depth-to-space(x) tiled ∏s/m times along channels is added (only that path needs
+    ∏s to divide C); a stride-2 time step drops the first output frame. The result may be a frame-offset view of a
+    contiguous buffer.
     """
 
     def __init__(self, in_channels: int, stride: tuple[int, int, int], reduction: int, residual: bool,
                  causal: bool, spatial_padding: str):
         super().__init__()
         volume = math.prod(stride)
-        if in_channels % reduction:
-            raise ValueError(f"upsampler on {in_channels} channels with multiplier {reduction}: the channels must "
-                             "divide by the multiplier")
-        if residual and (in_channels % volume or volume % reduction):
+        conv_channels = volume * in_channels // reduction  # as upstream (floor division)
+        if conv_channels < volume or conv_channels % volume:
+            raise ValueError(f"upsampler on {in_channels} channels, stride {stride}, multiplier {reduction}: its conv "
+                             f"gives {conv_channels} channels, not a positive multiple of the stride volume {volume}")
+        self.out_channels = conv_channels // volume
+        if residual and (in_channels % volume or in_channels // volume * (volume // reduction) != self.out_channels):
             raise ValueError(f"residual upsampler on {in_channels} channels, stride {stride}, multiplier {reduction}: "
                              "the residual path needs the channels to divide by the stride volume and the volume by "
                              "the multiplier")
         self.stride = stride
         self.residual = residual
-        self.out_channels = in_channels // reduction
-        self.conv = CausalConv3d(in_channels, volume * in_channels // reduction, 3, causal, spatial_padding)
+        self.conv = CausalConv3d(in_channels, conv_channels, 3, causal, spatial_padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, t, h, w = x.shape

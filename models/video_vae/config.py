@@ -16,7 +16,7 @@ ENCODER_PREFIX = "vae.encoder."
 DECODER_PREFIX = "vae.decoder."
 STATISTICS_PREFIX = "vae.per_channel_statistics."
 
-PADDING_MODES = ("zeros", "reflect")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # the official PaddingModeType values
 LOG_VAR_EXTRA_CHANNELS = {"uniform": 1, "constant": 1, "none": 0}  # "per_channel" doubles the channels
 
 # (time, height, width) strides of the resampling blocks.
@@ -40,12 +40,17 @@ DECODER_STRIDES = {
 }
 
 
+ATTENTION = "attn"  # single-head self-attention within each frame, channels kept (both sides)
+VAE_CLASS = "CausalVideoAutoencoder"  # `vae._class_name`; the official CausalDiffusionVAE (LTX-2.5) is another model
+
+
 @dataclass(frozen=True)
 class BlockSpec:
-    """One entry of a block list: ``res_x`` (``num_layers`` resnets) or a resampling block.
+    """One entry of a block list: ``res_x`` (``num_layers`` resnets), ``res_x_y``, ``attn`` or a resampling block.
 
-    `multiplier` is the channel growth (encoder) or reduction (decoder) of a resampling block; `residual`
-    adds the depth-to-space shortcut of a decoder upsampler.
+    `multiplier` is the channel growth (encoder) or reduction (decoder) of a resampling block or ``res_x_y``;
+    `residual` adds the depth-to-space shortcut of a decoder upsampler; `inject_noise` adds learned-scale noise
+    after each resnet convolution (decoder only: the official encoder ignores the flag).
     """
 
     name: str
@@ -53,14 +58,46 @@ class BlockSpec:
     multiplier: int = 1
     residual: bool = False
     stride: tuple[int, int, int] = (1, 1, 1)
+    inject_noise: bool = False
 
 
 def _default_multiplier(name: str, side: str) -> int:
     """The official defaults: encoder space-to-depth blocks, res_x_y and compress_all_x_y double the channels;
-    strided encoder convs and decoder upsamplers keep them unless told."""
+    decoder upsamplers keep them unless told."""
     if name == CHANNEL_RESNET or name == "compress_all_x_y" or (side == "encoder" and name in ENCODER_STRIDES):
         return 2
     return 1
+
+
+def _multiplier(name: str, params: dict, side: str, where: str) -> int:
+    """The block's channel multiplier; the encoder's plain strided convs keep the channels whatever it says."""
+    if side == "encoder" and name in ENCODER_CONV_STRIDES and name != "compress_all_x_y":
+        return 1
+    multiplier = params.get("multiplier", _default_multiplier(name, side))
+    if not isinstance(multiplier, int) or multiplier < 1:
+        raise ValueError(f"{where}: {name} multiplier must be a positive integer, got {multiplier!r}")
+    return multiplier
+
+
+def _block_spec(name: str, params: dict, strides: dict, side: str, where: str) -> BlockSpec:
+    noise = side == "decoder" and bool(params.get("inject_noise", False))
+    if name == "res_x":
+        if not isinstance(params.get("num_layers"), int) or params["num_layers"] < 0:
+            raise ValueError(f"{where}: res_x needs num_layers >= 0, got {params.get('num_layers')!r}")
+        return BlockSpec(name, num_layers=params["num_layers"], inject_noise=noise)
+    if name == ATTENTION:
+        return BlockSpec(name)
+    if name in strides or name == CHANNEL_RESNET:
+        return BlockSpec(
+            name, multiplier=_multiplier(name, params, side, where),
+            residual=name == "compress_all" and side == "decoder" and bool(params.get("residual", False)),
+            stride=strides.get(name, (1, 1, 1)), inject_noise=noise and name == CHANNEL_RESNET,
+        )
+    if name == "attn_res_x" and side == "decoder":
+        raise ValueError(f"{where}: attn_res_x is not supported (the official decoder cannot build it either: its "
+                         "res_x block takes no attention_head_dim)")
+    raise ValueError(f"{where}: unknown block {name!r}; expected res_x, {CHANNEL_RESNET}, {ATTENTION} or one of "
+                     f"{sorted(strides)}")
 
 
 def _parse_blocks(raw: list, strides: dict, side: str) -> tuple[BlockSpec, ...]:
@@ -70,23 +107,7 @@ def _parse_blocks(raw: list, strides: dict, side: str) -> tuple[BlockSpec, ...]:
             raise ValueError(f"vae.{side}_blocks[{i}]: expected [name, params], got {entry!r}")
         name, params = entry
         params = {"num_layers": params} if isinstance(params, int) else dict(params or {})
-        if name == "res_x":
-            if params.get("inject_noise", False):
-                raise ValueError(f"vae.{side}_blocks[{i}]: res_x with inject_noise=true is not supported")
-            blocks.append(BlockSpec(name, num_layers=int(params["num_layers"])))
-        elif name in strides or name == CHANNEL_RESNET:
-            if params.get("inject_noise", False):
-                raise ValueError(f"vae.{side}_blocks[{i}]: {name} with inject_noise=true is not supported")
-            blocks.append(BlockSpec(
-                name, multiplier=int(params.get("multiplier", _default_multiplier(name, side))),
-                residual=name == "compress_all" and side == "decoder" and bool(params.get("residual", False)),
-                stride=strides.get(name, (1, 1, 1)),
-            ))
-        else:
-            raise ValueError(
-                f"vae.{side}_blocks[{i}]: unknown block {name!r}; expected res_x, {CHANNEL_RESNET} or one of "
-                f"{sorted(strides)}"
-            )
+        blocks.append(_block_spec(name, params, strides, side, f"vae.{side}_blocks[{i}]"))
     return tuple(blocks)
 
 
@@ -119,6 +140,9 @@ class VideoVAEConfig:
     def from_config(cls, config: dict) -> "VideoVAEConfig":
         """Build from the decoded checkpoint ``config`` (with a ``vae`` entry) or from the ``vae`` dict."""
         vae = config.get("vae", config)
+        if isinstance(vae, dict) and vae.get("_class_name", VAE_CLASS) != VAE_CLASS:
+            raise ValueError(f"vae._class_name {vae['_class_name']!r} is not supported (expected {VAE_CLASS!r}; the "
+                             "diffusion VAE of later releases is another model)")
         if not isinstance(vae, dict) or ("decoder_blocks" not in vae and "encoder_blocks" not in vae):
             raise ValueError("checkpoint config has no 'vae' entry with encoder_blocks / decoder_blocks")
         if vae.get("dims", 3) != 3:
@@ -178,6 +202,11 @@ class VideoVAEConfig:
         if self.latent_log_var == "per_channel":
             return 2 * self.latent_channels
         return self.latent_channels + LOG_VAR_EXTRA_CHANNELS[self.latent_log_var]
+
+    @property
+    def injects_noise(self) -> bool:
+        """Whether any decoder block adds random noise (``inject_noise``), so decoding draws random numbers."""
+        return any(b.inject_noise for b in self.decoder_blocks)
 
     @property
     def decoder_bottleneck_channels(self) -> int:

@@ -1,4 +1,5 @@
-"""3-D convolution with explicit temporal (causal / non-causal) and spatial (zeros / reflect) padding.
+"""3-D convolution with explicit temporal (causal / non-causal) and spatial (zeros / reflect / replicate /
+circular, as ``nn.Conv3d``'s padding modes) padding.
 
 The padding is written into one pre-allocated buffer (no concatenation followed by a second spatial pad), and
 callers may fill the buffer's interior themselves (`new_padded` + `interior` + `conv_padded`) so that a
@@ -68,15 +69,27 @@ class CausalConv3d(nn.Module):
             frames[:, :, :, :, :p].zero_()
             frames[:, :, :, :, p + w:].zero_()
             return
-        if h <= p or w <= p:
+        if self.spatial_padding == "reflect" and (h <= p or w <= p):
             raise ValueError(f"reflect padding by {p} needs height and width > {p} at every layer, got {h}x{w}")
+        if self.spatial_padding == "circular" and (h < p or w < p):
+            raise ValueError(f"circular padding by {p} needs height and width >= {p} at every layer, got {h}x{w}")
         cols = slice(p, p + w)
         for i in range(1, p + 1):  # rows over the interior columns, then columns over every row
-            frames[:, :, :, p - i, cols] = frames[:, :, :, p + i, cols]
-            frames[:, :, :, p + h - 1 + i, cols] = frames[:, :, :, p + h - 1 - i, cols]
+            top, bottom = self._source_rows(p, h, i)
+            frames[:, :, :, p - i, cols] = frames[:, :, :, top, cols]
+            frames[:, :, :, p + h - 1 + i, cols] = frames[:, :, :, bottom, cols]
         for i in range(1, p + 1):
-            frames[:, :, :, :, p - i] = frames[:, :, :, :, p + i]
-            frames[:, :, :, :, p + w - 1 + i] = frames[:, :, :, :, p + w - 1 - i]
+            left, right = self._source_rows(p, w, i)
+            frames[:, :, :, :, p - i] = frames[:, :, :, :, left]
+            frames[:, :, :, :, p + w - 1 + i] = frames[:, :, :, :, right]
+
+    def _source_rows(self, p: int, n: int, i: int) -> tuple[int, int]:
+        """Buffer indices copied to the i-th padding row before / after an interior of `n` rows starting at `p`."""
+        if self.spatial_padding == "reflect":
+            return p + i, p + n - 1 - i
+        if self.spatial_padding == "replicate":
+            return p, p + n - 1
+        return p + n - i, p + i - 1  # circular
 
     def _fill_temporal(self, buffer: torch.Tensor) -> None:
         t0, t1 = self.pad_front, buffer.shape[2] - self.pad_back

@@ -1,8 +1,10 @@
 """Video VAE decoder: un-normalized latent (B, C, F', H', W') -> pixels (B, 3, 8(F'−1)+1, 32H', 32W').
 
-conv_in (to the bottleneck width) → the decoder block list **reversed** (resnet groups and depth-to-space
-upsamplers; a stride-2 time step drops its first frame) → PixelNorm → [timestep AdaLN] → SiLU → conv_out →
-unpatchify. Temporal padding is non-causal unless ``causal_decoder``; spatial padding from the config.
+conv_in (to the bottleneck width) → the decoder block list **reversed** (resnet groups, ``res_x_y`` resnets,
+per-frame ``attn`` and depth-to-space upsamplers; a stride-2 time step drops its first frame) → norm →
+[timestep AdaLN] → SiLU → conv_out → unpatchify (the shipped VAEs: 8(F'−1)+1 frames, 32x the size; in general
+the config's scale factors). Temporal padding is non-causal unless ``causal_decoder``; spatial padding from the
+config. ``inject_noise`` resnets add learned-scale noise after each convolution, drawn from the `generator`.
 
 Timestep-conditioned variant: the (B,) decode timestep is multiplied by the learned scalar
 ``timestep_scale_multiplier``; every ``res_x`` group embeds it (→ 4·C, per-resnet ``scale_shift_table``) and
@@ -14,9 +16,10 @@ import torch
 from torch import nn
 
 from .blocks import (
-    DepthToSpaceUpsample, ResnetBlock3D, ResnetGroup, TimeEmbedder, make_norm, modulation_rows, norm_act_into,
+    DepthToSpaceUpsample, FrameAttention, ResnetBlock3D, ResnetGroup, TimeEmbedder, make_norm, modulation_rows,
+    norm_act_into,
 )
-from .config import CHANNEL_RESNET, VideoVAEConfig
+from .config import ATTENTION, CHANNEL_RESNET, VideoVAEConfig
 from .convolution import CausalConv3d
 
 
@@ -44,13 +47,12 @@ class VideoDecoder(nn.Module):
         for spec in reversed(config.decoder_blocks):
             if spec.name == "res_x":
                 blocks.append(ResnetGroup(channels, spec.num_layers, causal, padding, self.timestep_conditioning,
-                                          config.norm_layer))
+                                          config.norm_layer, spec.inject_noise))
+            elif spec.name == ATTENTION:
+                blocks.append(FrameAttention(channels))
             elif spec.name == CHANNEL_RESNET:  # never timestep-conditioned
-                if channels % spec.multiplier:
-                    raise ValueError(f"vae decoder res_x_y: {channels} channels do not divide by its multiplier "
-                                     f"{spec.multiplier}")
                 blocks.append(ResnetBlock3D(channels, causal, padding, out_channels=channels // spec.multiplier,
-                                            norm_layer=config.norm_layer))
+                                            norm_layer=config.norm_layer, inject_noise=spec.inject_noise))
                 channels //= spec.multiplier
             else:
                 block = DepthToSpaceUpsample(channels, spec.stride, spec.multiplier, spec.residual, causal, padding)
@@ -64,8 +66,10 @@ class VideoDecoder(nn.Module):
             self.last_time_embedder = TimeEmbedder(2 * channels)
             self.last_scale_shift_table = nn.Parameter(torch.zeros(2, channels))
 
-    def forward(self, z: torch.Tensor, timestep: torch.Tensor | None = None) -> torch.Tensor:
-        """`z`: un-normalized latent in the weights' dtype; `timestep`: (B,) float32, required when conditioned."""
+    def forward(self, z: torch.Tensor, timestep: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """`z`: un-normalized latent in the weights' dtype; `timestep`: (B,) float32, required when conditioned;
+        `generator`: draws the noise of ``inject_noise`` blocks (the global generator when None)."""
         scaled = None
         if self.timestep_conditioning:
             if timestep is None:
@@ -73,7 +77,12 @@ class VideoDecoder(nn.Module):
             scaled = timestep.float() * self.timestep_scale_multiplier.float()
         x = self.conv_in(z)
         for block in self.up_blocks:
-            x = block(x, scaled) if isinstance(block, ResnetGroup) else block(x)
+            if isinstance(block, ResnetGroup):
+                x = block(x, scaled, generator)
+            elif isinstance(block, ResnetBlock3D):
+                x = block(x, generator=generator)
+            else:
+                x = block(x)
         modulation = None
         if self.timestep_conditioning:
             embedding = self.last_time_embedder(scaled)

@@ -1,16 +1,17 @@
 """Video VAE encoder: pixels (B, 3, F, H, W) -> latent means (B, C, 1 + (F−1)/8, H/32, W/32), not normalized.
 
-patchify (p = 4: channel index ``c·16 + w_off·4 + h_off``) → conv_in → the encoder block list (causal
-convolutions everywhere, spatial padding from the config) → PixelNorm → SiLU → conv_out. conv_out also emits the
-log-variance channel(s); only the first C channels (the means) are returned.
+patchify (p = 4: channel index ``c·16 + w_off·4 + h_off``) → conv_in → the encoder block list (resnets,
+``attn``, space-to-depth or strided downsamplers; causal convolutions everywhere, spatial padding from the config;
+the shipped VAEs compress 8 x 32 x 32, in general the config's scale factors) → norm → SiLU → conv_out. conv_out
+also emits the log-variance channel(s); only the first C channels (the means) are returned.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .blocks import ResnetBlock3D, ResnetGroup, SpaceToDepthDownsample, make_norm, norm_act_into
-from .config import CHANNEL_RESNET, ENCODER_CONV_STRIDES, VideoVAEConfig
+from .blocks import FrameAttention, ResnetBlock3D, ResnetGroup, SpaceToDepthDownsample, make_norm, norm_act_into
+from .config import ATTENTION, CHANNEL_RESNET, ENCODER_CONV_STRIDES, VideoVAEConfig
 from .convolution import CausalConv3d
 
 
@@ -35,6 +36,8 @@ class VideoEncoder(nn.Module):
             out = channels * spec.multiplier
             if spec.name == "res_x":
                 blocks.append(ResnetGroup(channels, spec.num_layers, True, padding, norm_layer=config.norm_layer))
+            elif spec.name == ATTENTION:
+                blocks.append(FrameAttention(channels))
             elif spec.name == CHANNEL_RESNET:
                 blocks.append(ResnetBlock3D(channels, True, padding, out_channels=out, norm_layer=config.norm_layer))
             elif spec.name in ENCODER_CONV_STRIDES:

@@ -123,7 +123,7 @@ def iter_decode_tiled(vae: VideoVAE, latent: torch.Tensor, options: TilingOption
             wh = _weights(h_ranges, hi, temporal=False).to(z.device)
             for wi, ((lw0, lw1), (pw0, pw1)) in enumerate(zip(w_spans, w_ranges)):
                 ww = _weights(w_ranges, wi, temporal=False).to(z.device)
-                tile = vae.decoder(z[:, :, lt0:lt1, lh0:lh1, lw0:lw1], t).float()
+                tile = vae.run_decoder(z[:, :, lt0:lt1, lh0:lh1, lw0:lw1], t, generator).float()
                 tile.mul_(wt[:, None, None]).mul_(wh[:, None]).mul_(ww)
                 out[:, :, :, ph0:ph1, pw0:pw1] += tile
                 del tile

@@ -141,7 +141,14 @@ class VideoVAE(nn.Module):
         For tiled / progressive decoding of large videos see `tiling.decode_tiled` / `iter_decode_tiled`.
         """
         z, t = self.decoder_input(latent, timestep, noise, generator)
-        return self.decoder(z, t).float()
+        return self.run_decoder(z, t, generator).float()
+
+    def run_decoder(self, z: torch.Tensor, t: torch.Tensor | None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """The decoder on `decoder_input`'s output; `generator` also draws the noise of ``inject_noise`` blocks."""
+        if self.config.injects_noise:
+            return self.decoder(z, t, generator)
+        return self.decoder(z, t)
 
 
 def to_rgb01(pixels: torch.Tensor) -> torch.Tensor:
