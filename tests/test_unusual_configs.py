@@ -250,6 +250,77 @@ def test_audio_vae_level_counts(ch_mult, num_res_blocks, z):
         assert tuple(vae.decode(latent).shape[1::2]) == (2, 64)
 
 
+def _audio_config(**ddconfig) -> dict:
+    config = json.loads(json.dumps(CONFIG["ltx2"]["audio_vae"]))
+    config["model"]["params"]["ddconfig"].update(ddconfig)
+    return config
+
+
+def _audio_vae(**ddconfig) -> AudioVAE:
+    torch.manual_seed(0)
+    vae = AudioVAE(AudioVAEConfig.from_config(_audio_config(**ddconfig))).eval()
+    with torch.no_grad():
+        for p in vae.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        vae.per_channel_statistics.get_buffer("std-of-means").fill_(1.0)
+        vae.per_channel_statistics.get_buffer("mean-of-means").fill_(0.0)
+    return vae
+
+
+@pytest.mark.parametrize("axis", ["none", None])
+def test_audio_vae_without_causality(axis):
+    """causality_axis "none" (JSON null alike): symmetric padding, time halves rounding down per level, every
+    upsampled row kept, so T latent frames decode to 4T mel frames (not 4T - 3)."""
+    vae = _audio_vae(causality_axis=axis)
+    assert not vae.cfg.causal
+    conv = vae.encoder.conv_in
+    mel = torch.randn(1, 2, 21, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(mel), F.conv2d(mel, conv.conv.weight, conv.conv.bias, padding=1))
+        latent = vae.encode(mel)
+        assert tuple(latent.shape) == (1, 1, 21 // 2 // 2, 16)
+        assert tuple(vae.decode(latent).shape) == (1, 2, 4 * 5, 64)
+
+
+def test_audio_vae_group_norm_average_pooling_and_encoder_attention_type():
+    """Non-causal options: GroupNorm(32) with weights everywhere (norm1/norm2/norm_out/attention norm), average
+    pooling instead of strided convs in the encoder (resamp_with_conv false; the decoder always convolves), and
+    attn_type "none" (identity attention in the encoder only, as upstream)."""
+    vae = _audio_vae(causality_axis="none", norm_type="group", ch=32, resamp_with_conv=False,
+                     attn_resolutions=[64], mid_block_add_attention=True, attn_type="none")
+    keys = vae.state_dict()
+    for key in ("encoder.down.0.block.0.norm1.weight", "encoder.norm_out.bias", "decoder.up.2.block.1.norm2.weight",
+                "decoder.up.2.attn.0.norm.weight", "decoder.mid.attn_1.q.weight",
+                "decoder.up.1.upsample.conv.conv.weight"):
+        assert key in keys, key
+    assert not any(".attn" in k for k in keys if k.startswith("encoder."))
+    assert not any("downsample" in k for k in keys)
+    with torch.no_grad():
+        latent = vae.encode(torch.randn(2, 2, 16, 64))
+        assert tuple(latent.shape) == (2, 1, 4, 16)
+        assert tuple(vae.decode(latent).shape) == (2, 2, 16, 64)
+
+
+def test_audio_vae_config_defaults_are_the_official_ones():
+    """Missing ddconfig keys take the official configurators' defaults; mel_bins falls back to the front end's."""
+    config = {"model": {"params": {"ddconfig": {}}}, "preprocessing": {"mel": {"n_mel_channels": 80}}}
+    cfg = AudioVAEConfig.from_config(config)
+    assert (cfg.ch, cfg.ch_mult, cfg.num_res_blocks, cfg.z_channels) == (128, (1, 2, 4), 2, 8)
+    assert (cfg.mel_bins, cfg.latent_mel_bins, cfg.causal, cfg.mid_attention) == (80, 20, True, True)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"norm_type": "group"}, "norm_type='group' is not supported with causality_axis='height'"),
+    ({"resamp_with_conv": False}, "resamp_with_conv=false is not supported"),
+    ({"causality_axis": "width-compatibility"}, "causality_axis='width-compatibility' is not supported"),
+    ({"attn_type": "linear", "mid_block_add_attention": True}, "attn_type 'linear' is not supported"),
+    ({"causality_axis": "none", "norm_type": "group", "ch": 12}, "12 channels do not divide into 32 groups"),
+])
+def test_audio_vae_configs_upstream_refuses_or_we_do_not_build_name_the_key(changes, message):
+    with pytest.raises(ValueError, match=message):
+        AudioVAE(AudioVAEConfig.from_config(_audio_config(**changes)))
+
+
 @pytest.mark.parametrize("initial,rates", [(40, (2, 3, 2)), (33, (5, 2)), (8, (2, 2, 2))])
 def test_hifigan_channel_counts_round_down_at_every_stage(initial, rates):
     vocoder = build_vocoder({"vocoder": {**CONFIG["ltx2"]["vocoder"], "upsample_initial_channel": initial,

@@ -14,12 +14,16 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, CheckpointFile, build_on_meta, load_module
 from .audio_latents import patchify_audio_latent, unpatchify_audio_latent
-from .audio_vae_blocks import AudioDecoderStack, AudioEncoderStack
+from .audio_vae_blocks import AudioDecoderStack, AudioEncoderStack, Layout
 from .preprocess import MelFrontEndConfig, waveform_to_log_mel
 
 CHECKPOINT_PREFIX = "audio_vae."
 PARTS = ("encoder", "decoder")
 DEFAULT_ATTN_RESOLUTIONS = (8, 16, 32)  # the official configurator's default when the config has no list
+# Official ddconfig defaults for the architecture keys (the released values).
+DEFAULT_DDCONFIG = {"ch": 128, "ch_mult": (1, 2, 4), "num_res_blocks": 2, "z_channels": 8}
+CAUSALITY_AXES = ("height", "none")  # causal in time, or not at all; "width" (causal in mel frequency) is refused
+ATTENTION_TYPES = ("vanilla", "none")  # the encoder's attention blocks; "none": identity (no weights)
 # Statistics some files carry beside the two the model uses (never read).
 UNUSED_STATISTICS = ("channel", "mean-of-stds", "mean-of-stds_over_std-of-means")
 
@@ -40,14 +44,30 @@ class AudioVAEConfig:
     attn_resolutions: frozenset[int] = frozenset()  # level resolutions with attention (official default {8,16,32})
     mid_attention: bool = False  # `mid_block_add_attention` (official default true)
     resolution: int = 256  # the nominal input size that names the levels' resolutions
+    causal: bool = True  # `causality_axis` "height" (time); False for "none"
+    group_norm: bool = False  # `norm_type` "group" (non-causal only) instead of "pixel"
+    conv_downsample: bool = True  # `resamp_with_conv` (the encoder's; average pooling when false, non-causal only)
+    encoder_attention_type: str = "vanilla"  # `attn_type` of the encoder's attention blocks
 
     def encoder_attention(self) -> tuple[bool, ...]:
         """Per level: attention blocks in the encoder (level i is at resolution // 2^i, halved step by step)."""
         levels, size = [], self.resolution
         for _ in self.ch_mult:
-            levels.append(size in self.attn_resolutions)
+            levels.append(size in self.attn_resolutions and self.encoder_attention_type == "vanilla")
             size //= 2
         return tuple(levels)
+
+    @property
+    def encoder_mid_attention(self) -> bool:
+        return self.mid_attention and self.encoder_attention_type == "vanilla"
+
+    @property
+    def encoder_layout(self) -> Layout:
+        return Layout(self.causal, self.group_norm, self.conv_downsample)
+
+    @property
+    def decoder_layout(self) -> Layout:
+        return Layout(self.causal, self.group_norm)
 
     def decoder_attention(self) -> tuple[bool, ...]:
         """Per level: attention blocks in the decoder (the deepest level at resolution // 2^(levels-1), doubled
@@ -63,28 +83,35 @@ class AudioVAEConfig:
             dd = audio_vae_config["model"]["params"]["ddconfig"]
         except (KeyError, TypeError) as exc:
             raise ValueError("audio_vae config has no model.params.ddconfig entry") from exc
-        expected = {"norm_type": "pixel", "causality_axis": "height"}
-        for name, value in expected.items():
-            if dd.get(name, value) != value:
-                raise ValueError(f"audio VAE {name}={dd[name]!r} is not supported (expected {value!r})")
+        dd = {**DEFAULT_DDCONFIG, **dd}
         cfg = cls(
             ch=int(dd["ch"]), ch_mult=tuple(int(m) for m in dd["ch_mult"]),
             num_res_blocks=int(dd["num_res_blocks"]), z_channels=int(dd["z_channels"]),
             double_z=bool(dd.get("double_z", True)), in_channels=int(dd.get("in_channels", 2)),
-            out_ch=int(dd.get("out_ch", 2)), mel_bins=int(dd.get("mel_bins", 64)),
+            out_ch=int(dd.get("out_ch", 2)), mel_bins=_mel_bins(audio_vae_config),
             front_end=MelFrontEndConfig.from_config(audio_vae_config),
             attn_resolutions=frozenset(int(r) for r in dd.get("attn_resolutions", DEFAULT_ATTN_RESOLUTIONS)),
             mid_attention=bool(dd.get("mid_block_add_attention", True)),
             resolution=int(dd.get("resolution", 256)),
+            **_layout_options(dd),
         )
         if not cfg.ch_mult:
             raise ValueError("audio VAE ch_mult must not be empty")
+        if cfg.encoder_attention_type == "linear" and (any(cfg.encoder_attention()) or cfg.mid_attention):
+            raise ValueError("audio VAE attn_type 'linear' is not supported (upstream does not implement it)")
         return cfg
 
     @property
     def downsample_factor(self) -> int:
         """Time and frequency reduction of the encoder (4 for three levels)."""
         return 2 ** (len(self.ch_mult) - 1)
+
+    def decoded_frames(self, latent_frames: int) -> int:
+        """Mel frames decoded from `latent_frames`: max(4T - 3, 1) when causal (each level drops its first
+        upsampled row), 4T otherwise (4 = `downsample_factor` of the released configs)."""
+        if not self.causal:
+            return latent_frames * self.downsample_factor
+        return max(latent_frames * self.downsample_factor - (self.downsample_factor - 1), 1)
 
     @property
     def latent_mel_bins(self) -> int:
@@ -94,6 +121,36 @@ class AudioVAEConfig:
     def latent_features(self) -> int:
         """Width of a patchified latent token (z * latent mel bins; 128 for the released models)."""
         return self.z_channels * self.latent_mel_bins
+
+
+def _mel_bins(audio_vae_config: dict) -> int:
+    """`ddconfig.mel_bins`, else the front end's `preprocessing.mel.n_mel_channels`, else `variables.mel_bins`
+    (the official order), else 64."""
+    dd = audio_vae_config["model"]["params"]["ddconfig"]
+    mel = audio_vae_config.get("preprocessing", {}).get("mel", {})
+    return int(dd.get("mel_bins") or mel.get("n_mel_channels") or
+               audio_vae_config.get("variables", {}).get("mel_bins") or 64)
+
+
+def _layout_options(dd: dict) -> dict:
+    """Causality, norm, downsampling and encoder-attention choices; ValueError where upstream refuses too or the
+    choice is not implemented."""
+    axis = dd.get("causality_axis", "height") or "none"  # JSON null is upstream's CausalityAxis.NONE
+    norm_type = dd.get("norm_type", "pixel")
+    attn_type = dd.get("attn_type", "vanilla")
+    for key, value, allowed in (("causality_axis", axis, CAUSALITY_AXES), ("norm_type", norm_type, ("pixel", "group")),
+                                ("attn_type", attn_type, (*ATTENTION_TYPES, "linear"))):
+        if value not in allowed:
+            raise ValueError(f"audio VAE {key}={value!r} is not supported (expected one of {allowed})")
+    causal, conv_downsample = axis == "height", bool(dd.get("resamp_with_conv", True))
+    if causal and norm_type == "group":
+        raise ValueError("audio VAE norm_type='group' is not supported with causality_axis='height' (upstream "
+                         "refuses causal resnets with GroupNorm)")
+    if causal and not conv_downsample:
+        raise ValueError("audio VAE resamp_with_conv=false is not supported with causality_axis='height' (upstream "
+                         "only pools without causality)")
+    return {"causal": causal, "group_norm": norm_type == "group", "conv_downsample": conv_downsample,
+            "encoder_attention_type": attn_type}
 
 
 class PerChannelStatistics(nn.Module):
@@ -128,10 +185,10 @@ class AudioVAE(nn.Module):
         if "encoder" in parts:
             moments = cfg.z_channels * (2 if cfg.double_z else 1)
             self.encoder = AudioEncoderStack(cfg.in_channels, cfg.ch, cfg.ch_mult, cfg.num_res_blocks, moments,
-                                             cfg.encoder_attention(), cfg.mid_attention)
+                                             cfg.encoder_attention(), cfg.encoder_mid_attention, cfg.encoder_layout)
         if "decoder" in parts:
             self.decoder = AudioDecoderStack(cfg.z_channels, cfg.ch, cfg.ch_mult, cfg.num_res_blocks, cfg.out_ch,
-                                             cfg.decoder_attention(), cfg.mid_attention)
+                                             cfg.decoder_attention(), cfg.mid_attention, cfg.decoder_layout)
         self.per_channel_statistics = PerChannelStatistics(cfg.latent_features)
 
     def _require(self, part: str) -> nn.Module:
@@ -175,8 +232,7 @@ class AudioVAE(nn.Module):
                              f"{c.latent_mel_bins}), got {tuple(latent.shape)}")
         tokens = self.per_channel_statistics.un_normalize(patchify_audio_latent(latent.to(self.dtype)))
         mel = decoder(unpatchify_audio_latent(tokens, c.z_channels, c.latent_mel_bins))
-        return _fit_mel(mel, c.out_ch, max(latent.shape[2] * c.downsample_factor - (c.downsample_factor - 1), 1),
-                        c.mel_bins)
+        return _fit_mel(mel, c.out_ch, c.decoded_frames(latent.shape[2]), c.mel_bins)
 
 
 def _fit_mel(mel: torch.Tensor, channels: int, frames: int, mel_bins: int) -> torch.Tensor:
