@@ -1,7 +1,10 @@
 """Models build from any config the official format allows, not only the released ones.
 
 Random weights, small sizes; each test checks the output shape the format's rules give for that config (frames
-8(F-1)+1 generalised to the config's time strides, pixels per latent cell from its space strides and patch size).
+8(F-1)+1 generalised to the config's time strides, pixels per latent cell from its space strides and patch size;
+4T - 3 mel frames per T audio latent frames when causal, 4T when not), the official checkpoint key layout of the
+parts a config adds, upstream's numerics where a block is new, and a ValueError naming the key for configs the
+official code refuses too (at build or at run time) or that this implementation does not build.
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ CONFIG = {family: json.loads(CheckpointFile(SHARED_GOLDEN / family / "checkpoint
 STRIDES = {"compress_space": (1, 2, 2), "compress_time": (2, 1, 1), "compress_all": (2, 2, 2)}
 
 
+# ---- video VAE
+
 def _vae(encoder_blocks, decoder_blocks, **overrides) -> VideoVAE:
     config = {**CONFIG["ltx23"]["vae"], "encoder_blocks": encoder_blocks, "decoder_blocks": decoder_blocks,
               **overrides}
@@ -50,6 +55,19 @@ DECODER_CASES = [
     (name, multiplier, residual)
     for name, multiplier, residual in itertools.product(STRIDES, (1, 2), (False, True))
 ]
+
+
+def test_issue_case_12_latent_channels_and_a_2x2x2_depth_to_space_without_residual():
+    """The LTX-2.3 layout with 12 latent channels and 3 base channels: a (2, 2, 2) upsampler (residual off) runs
+    on 12 channels, which the stride volume 8 does not divide; only the residual path needs that."""
+    config = {**CONFIG["ltx23"]["vae"], "latent_channels": 12, "decoder_base_channels": 3}
+    vae = VideoVAE(VideoVAEConfig.from_config(config), parts=("decoder",)).eval()
+    upsamplers = [b for b in vae.decoder.up_blocks if hasattr(b, "stride")]
+    assert [(b.stride, b.conv.conv.in_channels, b.residual) for b in upsamplers][:2] == [
+        ((2, 2, 2), 24, False), ((2, 2, 2), 12, False)]
+    with torch.no_grad():
+        pixels = vae.decoder(torch.randn(1, 12, 3, 2, 1))
+    assert tuple(pixels.shape) == (1, 3, 8 * (3 - 1) + 1, 2 * 32, 32)
 
 
 @pytest.mark.parametrize("name,multiplier,residual", DECODER_CASES)
@@ -87,26 +105,78 @@ def test_encoder_block_lists_in_any_order_compress_by_their_strides(order):
     assert tuple(latent.shape) == (1, vae.config.latent_channels, 3, 2, 1)
 
 
+@pytest.mark.parametrize("name", ["compress_space", "compress_time", "compress_all", "compress_all_x_y"])
+def test_encoder_strided_convolutions_and_channel_resnets(name):
+    """Plain strided causal convs (official default multiplier 1, 2 for _x_y) and res_x_y (x2 channels with a
+    GroupNorm + 1x1 conv shortcut) in the encoder; the latent keeps the format's frame rule 1 + (F - 1) / s_t."""
+    blocks = [["res_x_y", {"multiplier": 3}], [name, {}], ["res_x", {"num_layers": 1}]]
+    vae = _vae(blocks, [["res_x", {"num_layers": 1}]], latent_channels=2)
+    state = vae.encoder.state_dict()
+    assert state["down_blocks.0.conv1.conv.weight"].shape[:2] == (6, 2)
+    assert state["down_blocks.0.norm3.weight"].shape == (2,) and state["down_blocks.0.conv_shortcut.weight"].shape == (
+        6, 2, 1, 1, 1)
+    out = 12 if name.endswith("_x_y") else 6
+    assert state["down_blocks.1.conv.weight"].shape[:2] == (out, 6)
+    st, sh, sw = STRIDES[name.removesuffix("_x_y")]
+    with torch.no_grad():
+        latent = vae.encode(torch.rand(1, 3, 1 + 2 * st, 8 * sh, 8 * sw) * 2 - 1)
+    assert tuple(latent.shape) == (1, 2, 3, 2, 2)
+
+
+def test_encoder_plain_strided_convs_keep_the_channels_whatever_multiplier_says():
+    """The official encoder builds compress_space / time / all as in -> in convs (only compress_all_x_y reads
+    `multiplier`)."""
+    vae = _vae([["compress_all", {"multiplier": 4}], ["compress_all_x_y", {"multiplier": 3}]],
+               [["res_x", {"num_layers": 1}]], latent_channels=2)
+    assert [spec.multiplier for spec in vae.config.encoder_blocks] == [1, 3]
+    assert vae.encoder.conv_out.conv.in_channels == 6
+
+
+def test_decoder_channel_resnet_and_residual_only_on_compress_all():
+    blocks = [["res_x_y", {"multiplier": 2}], ["compress_space", {"multiplier": 2, "residual": True}],
+              ["compress_all", {"residual": True}]]
+    vae = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=3, decoder_base_channels=4)
+    specs = {spec.name: spec for spec in vae.config.decoder_blocks}
+    assert (specs["compress_space"].residual, specs["compress_all"].residual) == (False, True)  # as the official code
+    assert vae.config.decoder_bottleneck_channels == 4 * 2 * 2  # res_x_y's multiplier counts, like an upsampler's
+    state = vae.decoder.state_dict()
+    assert state["up_blocks.2.conv_shortcut.weight"].shape == (4, 8, 1, 1, 1)  # last listed block runs last
+    latent = torch.randn(1, 3, 2, 2, 2)
+    with torch.no_grad():
+        assert tuple(vae.decoder(latent).shape) == _decoded_shape(latent.shape, blocks)
+
+
 def test_timestep_conditioned_decoder_with_unusual_blocks():
-    blocks = [["res_x", {"num_layers": 2}], ["compress_time", {"multiplier": 1}], ["res_x", {"num_layers": 1}]]
+    """Conditioned res_x groups next to blocks that take no timestep (attn, res_x_y) and injected noise."""
+    blocks = [["res_x", {"num_layers": 2, "inject_noise": True}], ["attn", {}], ["compress_time", {"multiplier": 1}],
+              ["res_x_y", {"multiplier": 2}], ["res_x", {"num_layers": 1}]]
     vae = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=3, decoder_base_channels=4,
                timestep_conditioning=True)
+    assert "up_blocks.0.time_embedder.timestep_embedder.linear_1.weight" in vae.decoder.state_dict()
+    assert "up_blocks.1.scale_shift_table" not in vae.decoder.state_dict()  # res_x_y: never conditioned
     latent = torch.randn(2, 3, 2, 1, 1)
     with torch.no_grad():
         assert tuple(vae.decoder(latent, torch.tensor([0.05, 0.05])).shape) == _decoded_shape(latent.shape, blocks)
 
 
-def test_issue_case_12_latent_channels_and_a_2x2x2_depth_to_space_without_residual():
-    """The LTX-2.3 layout with 12 latent channels and 3 base channels: a (2, 2, 2) upsampler (residual off) runs
-    on 12 channels, which the stride volume 8 does not divide; only the residual path needs that."""
-    config = {**CONFIG["ltx23"]["vae"], "latent_channels": 12, "decoder_base_channels": 3}
-    vae = VideoVAE(VideoVAEConfig.from_config(config), parts=("decoder",)).eval()
-    upsamplers = [b for b in vae.decoder.up_blocks if hasattr(b, "stride")]
-    assert [(b.stride, b.conv.conv.in_channels, b.residual) for b in upsamplers][:2] == [
-        ((2, 2, 2), 24, False), ((2, 2, 2), 12, False)]
+def test_group_norm_vae_has_affine_norms_in_resnets_and_before_conv_out():
+    """norm_layer group_norm (official: GroupNorm with 32 groups, eps 1e-6, in every resnet and before conv_out)."""
+    blocks = [["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 1}], ["res_x_y", {"multiplier": 2}]]
+    vae = _vae([["res_x", {"num_layers": 1}], ["compress_all_res", {"multiplier": 2}]], blocks, latent_channels=32,
+               decoder_base_channels=32, norm_layer="group_norm")
+    decoder = vae.decoder.state_dict()
+    for key in ("up_blocks.2.res_blocks.0.norm1.weight", "up_blocks.2.res_blocks.0.norm2.bias",
+                "up_blocks.0.norm1.weight", "up_blocks.0.norm3.weight", "conv_norm_out.weight"):  # run order
+        assert key in decoder, key
+    assert vae.encoder.state_dict()["conv_norm_out.weight"].shape == (64,)
+    latent = torch.randn(1, 32, 2, 1, 1)
     with torch.no_grad():
-        pixels = vae.decoder(torch.randn(1, 12, 3, 2, 1))
-    assert tuple(pixels.shape) == (1, 3, 8 * (3 - 1) + 1, 2 * 32, 32)
+        before = vae.decoder(latent)
+        vae.decoder.conv_norm_out.bias.fill_(3.0)  # the final norm's affine parameters are used
+        after = vae.decoder(latent)
+    assert before.shape == _decoded_shape(latent.shape, blocks) and not torch.allclose(before, after)
+    with pytest.raises(ValueError, match="12 channels do not divide into 32 groups"):
+        _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=12, norm_layer="group_norm")
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
@@ -227,28 +297,7 @@ def test_diffusion_vae_configs_are_refused_by_class_name():
         VideoVAEConfig.from_config({**CONFIG["ltx23"]["vae"], "_class_name": "CausalDiffusionVAE"})
 
 
-def test_encoder_plain_strided_convs_keep_the_channels_whatever_multiplier_says():
-    """The official encoder builds compress_space / time / all as in -> in convs (only compress_all_x_y reads
-    `multiplier`)."""
-    vae = _vae([["compress_all", {"multiplier": 4}], ["compress_all_x_y", {"multiplier": 3}]],
-               [["res_x", {"num_layers": 1}]], latent_channels=2)
-    assert [spec.multiplier for spec in vae.config.encoder_blocks] == [1, 3]
-    assert vae.encoder.conv_out.conv.in_channels == 6
-
-
-@pytest.mark.parametrize("ch_mult,num_res_blocks,z", [((1,), 1, 1), ((1, 2), 3, 2), ((2, 1, 1, 3), 1, 4)])
-def test_audio_vae_level_counts(ch_mult, num_res_blocks, z):
-    config = json.loads(json.dumps(CONFIG["ltx2"]["audio_vae"]))
-    config["model"]["params"]["ddconfig"].update(ch_mult=list(ch_mult), num_res_blocks=num_res_blocks, z_channels=z,
-                                                 ch=8)
-    torch.manual_seed(0)
-    vae = AudioVAE(AudioVAEConfig.from_config(config)).eval()
-    factor = 2 ** (len(ch_mult) - 1)
-    with torch.no_grad():
-        latent = vae.encode(torch.randn(1, 2, 4 * factor + 1, 64))
-        assert tuple(latent.shape) == (1, z, -(-(4 * factor + 1) // factor), 64 // factor)
-        assert tuple(vae.decode(latent).shape[1::2]) == (2, 64)
-
+# ---- audio VAE
 
 def _audio_config(**ddconfig) -> dict:
     config = json.loads(json.dumps(CONFIG["ltx2"]["audio_vae"]))
@@ -265,6 +314,38 @@ def _audio_vae(**ddconfig) -> AudioVAE:
         vae.per_channel_statistics.get_buffer("std-of-means").fill_(1.0)
         vae.per_channel_statistics.get_buffer("mean-of-means").fill_(0.0)
     return vae
+
+
+@pytest.mark.parametrize("ch_mult,num_res_blocks,z", [((1,), 1, 1), ((1, 2), 3, 2), ((2, 1, 1, 3), 1, 4)])
+def test_audio_vae_level_counts(ch_mult, num_res_blocks, z):
+    config = _audio_config(ch_mult=list(ch_mult), num_res_blocks=num_res_blocks, z_channels=z, ch=8)
+    torch.manual_seed(0)
+    vae = AudioVAE(AudioVAEConfig.from_config(config)).eval()
+    factor = 2 ** (len(ch_mult) - 1)
+    with torch.no_grad():
+        latent = vae.encode(torch.randn(1, 2, 4 * factor + 1, 64))
+        assert tuple(latent.shape) == (1, z, -(-(4 * factor + 1) // factor), 64 // factor)
+        assert tuple(vae.decode(latent).shape[1::2]) == (2, 64)
+
+
+@pytest.mark.parametrize("resolutions,mid", [((64,), False), ((256, 128), True), ((), True)])
+def test_audio_vae_attention_where_the_config_asks(resolutions, mid):
+    """Attention after every resnet of a level whose resolution (256 halved per level) is listed, and between
+    the middle resnets with mid_block_add_attention: keys as the official layout, shapes unchanged."""
+    config = _audio_config(attn_resolutions=list(resolutions), mid_block_add_attention=mid, ch=8, ch_mult=[1, 2, 2],
+                           num_res_blocks=1)
+    torch.manual_seed(0)
+    vae = AudioVAE(AudioVAEConfig.from_config(config)).eval()
+    keys = vae.state_dict().keys()
+    levels = {0: 256, 1: 128, 2: 64}
+    for level, size in levels.items():
+        assert (f"encoder.down.{level}.attn.0.q.weight" in keys) == (size in resolutions)
+        assert (f"decoder.up.{level}.attn.1.proj_out.weight" in keys) == (size in resolutions)  # 2 resnets a level
+    assert ("encoder.mid.attn_1.k.weight" in keys) == mid and ("decoder.mid.attn_1.v.bias" in keys) == mid
+    with torch.no_grad():
+        latent = vae.encode(torch.randn(1, 2, 17, 64))
+        assert tuple(latent.shape) == (1, 1, 5, 16)
+        assert tuple(vae.decode(latent).shape) == (1, 2, 17, 64)
 
 
 @pytest.mark.parametrize("axis", ["none", None])
@@ -320,6 +401,8 @@ def test_audio_vae_configs_upstream_refuses_or_we_do_not_build_name_the_key(chan
     with pytest.raises(ValueError, match=message):
         AudioVAE(AudioVAEConfig.from_config(_audio_config(**changes)))
 
+
+# ---- vocoders
 
 @pytest.mark.parametrize("initial,rates", [(40, (2, 3, 2)), (33, (5, 2)), (8, (2, 2, 2))])
 def test_hifigan_channel_counts_round_down_at_every_stage(initial, rates):
@@ -400,87 +483,7 @@ def test_vocoder_configs_upstream_cannot_run_name_the_key(part, changes, message
         build_vocoder({"vocoder": {**release, part: {**release[part], **changes}}})
 
 
-@pytest.mark.parametrize("family,changes", [
-    ("ltx2", {"num_layers": 3, "num_attention_heads": 3, "audio_num_attention_heads": 3, "attention_head_dim": 6}),
-    ("ltx23", {"num_layers": 1, "attention_head_dim": 10}),
-    ("ltx23", {"num_attention_heads": 4, "audio_num_attention_heads": 4, "audio_attention_head_dim": 2}),
-])
-def test_dit_with_other_head_counts_dims_and_layer_counts(family, changes):
-    """The cross-attention context widths follow the streams' widths (heads x head dim), as in the releases."""
-    config = json.loads(json.dumps(CONFIG[family]))
-    t = config["transformer"]
-    t.update(changes)
-    t["cross_attention_dim"] = t["num_attention_heads"] * t["attention_head_dim"]
-    t["audio_cross_attention_dim"] = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
-    torch.manual_seed(0)
-    model = build_transformer(config).eval()
-    c = model.config
-    vpos, apos = video_positions(1, 2, 2, 3, 24.0), audio_positions(1, 5)
-    width_v = c.caption_channels if c.caption_projection else c.video_context_dim
-    width_a = c.caption_channels if c.caption_projection else c.audio_context_dim
-
-    def stream(positions, channels, width):
-        tokens = positions.shape[2]
-        return StreamInput(latent=torch.randn(1, tokens, channels), timesteps=torch.full((1, tokens, 1), 0.5),
-                           sigma=torch.full((1,), 0.5), positions=positions, context=torch.randn(1, 4, width))
-
-    with torch.no_grad():
-        video, audio = model(stream(vpos, c.video_in_channels, width_v), stream(apos, c.audio_in_channels, width_a))
-    assert video.shape == (1, vpos.shape[2], c.video_in_channels) and audio.shape == (1, 5, c.audio_in_channels)
-    assert len(model.transformer_blocks) == config["transformer"].get("num_layers")
-
-
-@pytest.mark.parametrize("name", ["compress_space", "compress_time", "compress_all", "compress_all_x_y"])
-def test_encoder_strided_convolutions_and_channel_resnets(name):
-    """Plain strided causal convs (official default multiplier 1, 2 for _x_y) and res_x_y (x2 channels with a
-    GroupNorm + 1x1 conv shortcut) in the encoder; the latent keeps the format's frame rule 1 + (F - 1) / s_t."""
-    blocks = [["res_x_y", {"multiplier": 3}], [name, {}], ["res_x", {"num_layers": 1}]]
-    vae = _vae(blocks, [["res_x", {"num_layers": 1}]], latent_channels=2)
-    state = vae.encoder.state_dict()
-    assert state["down_blocks.0.conv1.conv.weight"].shape[:2] == (6, 2)
-    assert state["down_blocks.0.norm3.weight"].shape == (2,) and state["down_blocks.0.conv_shortcut.weight"].shape == (
-        6, 2, 1, 1, 1)
-    out = 12 if name.endswith("_x_y") else 6
-    assert state["down_blocks.1.conv.weight"].shape[:2] == (out, 6)
-    st, sh, sw = STRIDES[name.removesuffix("_x_y")]
-    with torch.no_grad():
-        latent = vae.encode(torch.rand(1, 3, 1 + 2 * st, 8 * sh, 8 * sw) * 2 - 1)
-    assert tuple(latent.shape) == (1, 2, 3, 2, 2)
-
-
-def test_decoder_channel_resnet_and_residual_only_on_compress_all():
-    blocks = [["res_x_y", {"multiplier": 2}], ["compress_space", {"multiplier": 2, "residual": True}],
-              ["compress_all", {"residual": True}]]
-    vae = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=3, decoder_base_channels=4)
-    specs = {spec.name: spec for spec in vae.config.decoder_blocks}
-    assert (specs["compress_space"].residual, specs["compress_all"].residual) == (False, True)  # as the official code
-    assert vae.config.decoder_bottleneck_channels == 4 * 2 * 2  # res_x_y's multiplier counts, like an upsampler's
-    state = vae.decoder.state_dict()
-    assert state["up_blocks.2.conv_shortcut.weight"].shape == (4, 8, 1, 1, 1)  # last listed block runs last
-    latent = torch.randn(1, 3, 2, 2, 2)
-    with torch.no_grad():
-        assert tuple(vae.decoder(latent).shape) == _decoded_shape(latent.shape, blocks)
-
-
-def test_group_norm_vae_has_affine_norms_in_resnets_and_before_conv_out():
-    """norm_layer group_norm (official: GroupNorm with 32 groups, eps 1e-6, in every resnet and before conv_out)."""
-    blocks = [["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 1}], ["res_x_y", {"multiplier": 2}]]
-    vae = _vae([["res_x", {"num_layers": 1}], ["compress_all_res", {"multiplier": 2}]], blocks, latent_channels=32,
-               decoder_base_channels=32, norm_layer="group_norm")
-    decoder = vae.decoder.state_dict()
-    for key in ("up_blocks.2.res_blocks.0.norm1.weight", "up_blocks.2.res_blocks.0.norm2.bias",
-                "up_blocks.0.norm1.weight", "up_blocks.0.norm3.weight", "conv_norm_out.weight"):  # run order
-        assert key in decoder, key
-    assert vae.encoder.state_dict()["conv_norm_out.weight"].shape == (64,)
-    latent = torch.randn(1, 32, 2, 1, 1)
-    with torch.no_grad():
-        before = vae.decoder(latent)
-        vae.decoder.conv_norm_out.bias.fill_(3.0)  # the final norm's affine parameters are used
-        after = vae.decoder(latent)
-    assert before.shape == _decoded_shape(latent.shape, blocks) and not torch.allclose(before, after)
-    with pytest.raises(ValueError, match="12 channels do not divide into 32 groups"):
-        _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=12, norm_layer="group_norm")
-
+# ---- DiT
 
 def _randomize(module: torch.nn.Module) -> torch.nn.Module:
     """Small random weights everywhere (some official parameters start as torch.empty)."""
@@ -510,6 +513,26 @@ def _transformer(**changes) -> dict:
     config = json.loads(json.dumps(CONFIG["ltx2"]))
     config["transformer"].update(changes)
     return config
+
+
+@pytest.mark.parametrize("family,changes", [
+    ("ltx2", {"num_layers": 3, "num_attention_heads": 3, "audio_num_attention_heads": 3, "attention_head_dim": 6}),
+    ("ltx23", {"num_layers": 1, "attention_head_dim": 10}),
+    ("ltx23", {"num_attention_heads": 4, "audio_num_attention_heads": 4, "audio_attention_head_dim": 2}),
+])
+def test_dit_with_other_head_counts_dims_and_layer_counts(family, changes):
+    """The cross-attention context widths follow the streams' widths (heads x head dim), as in the releases."""
+    config = json.loads(json.dumps(CONFIG[family]))
+    t = config["transformer"]
+    t.update(changes)
+    t["cross_attention_dim"] = t["num_attention_heads"] * t["attention_head_dim"]
+    t["audio_cross_attention_dim"] = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
+    torch.manual_seed(0)
+    model = build_transformer(config).eval()
+    video, audio = _dit_forward(model)
+    c = model.config
+    assert video.shape == (1, 2 * 2 * 3, c.video_in_channels) and audio.shape == (1, 5, c.audio_in_channels)
+    assert len(model.transformer_blocks) == config["transformer"].get("num_layers")
 
 
 @pytest.mark.parametrize("gated,adaln,projection_in_text_path", list(itertools.product((False, True), repeat=3)))
@@ -551,6 +574,8 @@ def test_dit_configs_the_official_model_cannot_run_or_we_do_not_build_name_the_k
     with pytest.raises(ValueError, match=key):
         TransformerConfig.from_checkpoint_config(_transformer(**changes))
 
+
+# ---- text feature extractor and connectors
 
 def _text_config(**changes) -> dict:
     t = {k: v for k, v in CONFIG["ltx23"]["transformer"].items()}
@@ -625,24 +650,3 @@ def test_v1_connectors_of_different_widths_name_the_keys():
     config.update(audio_connector_num_attention_heads=1)
     with pytest.raises(ValueError, match="audio_connector_num_attention_heads x"):
         build_text_embedder(config, num_hidden_states=2)
-
-
-@pytest.mark.parametrize("resolutions,mid", [((64,), False), ((256, 128), True), ((), True)])
-def test_audio_vae_attention_where_the_config_asks(resolutions, mid):
-    """Attention after every resnet of a level whose resolution (256 halved per level) is listed, and between
-    the middle resnets with mid_block_add_attention: keys as the official layout, shapes unchanged."""
-    config = json.loads(json.dumps(CONFIG["ltx2"]["audio_vae"]))
-    config["model"]["params"]["ddconfig"].update(attn_resolutions=list(resolutions), mid_block_add_attention=mid,
-                                                 ch=8, ch_mult=[1, 2, 2], num_res_blocks=1)
-    torch.manual_seed(0)
-    vae = AudioVAE(AudioVAEConfig.from_config(config)).eval()
-    keys = vae.state_dict().keys()
-    levels = {0: 256, 1: 128, 2: 64}
-    for level, size in levels.items():
-        assert (f"encoder.down.{level}.attn.0.q.weight" in keys) == (size in resolutions)
-        assert (f"decoder.up.{level}.attn.1.proj_out.weight" in keys) == (size in resolutions)  # 2 resnets a level
-    assert ("encoder.mid.attn_1.k.weight" in keys) == mid and ("decoder.mid.attn_1.v.bias" in keys) == mid
-    with torch.no_grad():
-        latent = vae.encode(torch.randn(1, 2, 17, 64))
-        assert tuple(latent.shape) == (1, 1, 5, 16)
-        assert tuple(vae.decode(latent).shape) == (1, 2, 17, 64)
