@@ -26,7 +26,9 @@ from comfyui_avgen.models.text.text_embedder import build_text_embedder
 from comfyui_avgen.models.transformer import StreamInput, TransformerConfig, build_transformer
 from comfyui_avgen.models.video_vae import VideoVAE, VideoVAEConfig
 from comfyui_avgen.models.video_vae.blocks import FrameAttention, ResnetBlock3D, pixel_norm
+from comfyui_avgen.models.video_vae.config import RESIDUAL_ON_EVERY_UPSAMPLER
 from comfyui_avgen.models.video_vae.convolution import CausalConv3d
+from comfyui_avgen.tiny import builtin
 
 CONFIG = {family: json.loads(CheckpointFile(SHARED_GOLDEN / family / "checkpoint.safetensors").metadata["config"])
           for family in ("ltx2", "ltx23")}
@@ -144,6 +146,19 @@ def test_decoder_channel_resnet_and_residual_only_on_compress_all():
     latent = torch.randn(1, 3, 2, 2, 2)
     with torch.no_grad():
         assert tuple(vae.decoder(latent).shape) == _decoded_shape(latent.shape, blocks)
+
+
+def test_residual_on_other_upsamplers_only_with_this_projects_extension_key():
+    """AVGen-Tiny's decoder was trained with a compress_time shortcut: its config says so with its own key, and
+    the shipped weights file carries it; official configs keep the official rule."""
+    blocks = [["compress_time", {"residual": True}], ["compress_space", {"multiplier": 2, "residual": True}]]
+    official = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=4, decoder_base_channels=8)
+    extended = _vae([["res_x", {"num_layers": 1}]], blocks, latent_channels=4, decoder_base_channels=8,
+                    **{RESIDUAL_ON_EVERY_UPSAMPLER: True})
+    assert [b.residual for b in official.config.decoder_blocks] == [False, False]
+    assert [b.residual for b in extended.config.decoder_blocks] == [True, True]
+    shipped = VideoVAEConfig.from_config(CheckpointFile(builtin.checkpoint_path()).config)
+    assert [b.residual for b in shipped.decoder_blocks if b.name != "res_x"] == [True, True, True]
 
 
 def test_timestep_conditioned_decoder_with_unusual_blocks():

@@ -22,6 +22,8 @@ from __future__ import annotations
 import copy
 import json
 
+from ..models.video_vae.config import RESIDUAL_ON_EVERY_UPSAMPLER
+
 MODEL_NAME = "AVGen-Tiny"
 MODEL_VERSION = "2.0.0"  # the LTX-2 layout (model_version >= 2.3 would claim the LTX-2.3 one)
 
@@ -130,6 +132,7 @@ _VAE = {
     "encoder_spatial_padding_mode": "zeros",
     "decoder_spatial_padding_mode": "zeros",
     "decoder_base_channels": 16,
+    RESIDUAL_ON_EVERY_UPSAMPLER: True,  # the weights were trained with the compress_time shortcut
 }
 
 _AUDIO_VAE = {

@@ -79,7 +79,18 @@ def _multiplier(name: str, params: dict, side: str, where: str) -> int:
     return multiplier
 
 
-def _block_spec(name: str, params: dict, strides: dict, side: str, where: str) -> BlockSpec:
+# This project's own extension key (AVGen-Tiny's VAE, trained before the official rule was followed here): honour
+# `residual` on every decoder upsampler. The official decoder reads it on compress_all only and ignores it elsewhere.
+RESIDUAL_ON_EVERY_UPSAMPLER = "avgen_residual_on_every_upsampler"
+
+
+def _has_residual(name: str, params: dict, side: str, every_upsampler: bool) -> bool:
+    upsampler = side == "decoder" and name in DECODER_STRIDES
+    return upsampler and (name == "compress_all" or every_upsampler) and bool(params.get("residual", False))
+
+
+def _block_spec(name: str, params: dict, strides: dict, side: str, where: str,
+                residual_everywhere: bool = False) -> BlockSpec:
     noise = side == "decoder" and bool(params.get("inject_noise", False))
     if name == "res_x":
         if not isinstance(params.get("num_layers"), int) or params["num_layers"] < 0:
@@ -90,7 +101,7 @@ def _block_spec(name: str, params: dict, strides: dict, side: str, where: str) -
     if name in strides or name == CHANNEL_RESNET:
         return BlockSpec(
             name, multiplier=_multiplier(name, params, side, where),
-            residual=name == "compress_all" and side == "decoder" and bool(params.get("residual", False)),
+            residual=_has_residual(name, params, side, residual_everywhere),
             stride=strides.get(name, (1, 1, 1)), inject_noise=noise and name == CHANNEL_RESNET,
         )
     if name == "attn_res_x" and side == "decoder":
@@ -100,14 +111,14 @@ def _block_spec(name: str, params: dict, strides: dict, side: str, where: str) -
                      f"{sorted(strides)}")
 
 
-def _parse_blocks(raw: list, strides: dict, side: str) -> tuple[BlockSpec, ...]:
+def _parse_blocks(raw: list, strides: dict, side: str, residual_everywhere: bool = False) -> tuple[BlockSpec, ...]:
     blocks = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, (list, tuple)) or len(entry) != 2:
             raise ValueError(f"vae.{side}_blocks[{i}]: expected [name, params], got {entry!r}")
         name, params = entry
         params = {"num_layers": params} if isinstance(params, int) else dict(params or {})
-        blocks.append(_block_spec(name, params, strides, side, f"vae.{side}_blocks[{i}]"))
+        blocks.append(_block_spec(name, params, strides, side, f"vae.{side}_blocks[{i}]", residual_everywhere))
     return tuple(blocks)
 
 
@@ -165,7 +176,8 @@ class VideoVAEConfig:
             patch_size=int(vae.get("patch_size", 4)),
             encoder_blocks=_parse_blocks(vae.get("encoder_blocks", []), {**ENCODER_STRIDES, **ENCODER_CONV_STRIDES},
                                          "encoder"),
-            decoder_blocks=_parse_blocks(vae.get("decoder_blocks", []), DECODER_STRIDES, "decoder"),
+            decoder_blocks=_parse_blocks(vae.get("decoder_blocks", []), DECODER_STRIDES, "decoder",
+                                         bool(vae.get(RESIDUAL_ON_EVERY_UPSAMPLER, False))),
             decoder_base_channels=int(vae.get("decoder_base_channels", 128)),
             encoder_padding=encoder_padding,
             decoder_padding=decoder_padding,
