@@ -1,7 +1,8 @@
 """Split ("rotate half within each head") rotary position embedding of the LTX-2 family.
 
 Positions are fractional: video tokens carry [start, end) bounds in seconds / pixels / pixels, audio tokens
-in seconds, text-connector tokens plain indices. The frequency grid is built in float64 and cast to float32,
+in seconds, text-connector tokens plain indices. The frequency grid is built in float64 and cast to float32 when
+the config says `frequencies_precision: "float64"` (the releases), else in float32 as the official code does;
 every later step runs in float32 in a fixed order (angles reach ~15 000 rad, so float64 angles would move
 cos/sin by ~1e-3 against the official numbers).
 """
@@ -14,9 +15,12 @@ import torch
 
 
 @functools.lru_cache(maxsize=16)
-def _frequency_grid(theta: float, n_axes: int, dim: int) -> torch.Tensor:
-    """(N,) float32 angular frequencies ``theta ** linspace(0, 1, N) * pi / 2``, N = dim // (2 * n_axes)."""
+def _frequency_grid(theta: float, n_axes: int, dim: int, double_precision: bool = True) -> torch.Tensor:
+    """(N,) float32 angular frequencies ``theta ** linspace(0, 1, N) * pi / 2``, N = dim // (2 * n_axes),
+    computed in float64 (then rounded once) or step by step in float32."""
     n = dim // (2 * n_axes)
+    if not double_precision:
+        return theta ** torch.linspace(0.0, 1.0, n, dtype=torch.float32) * math.pi / 2
     grid = torch.pow(torch.tensor(theta, dtype=torch.float64), torch.linspace(0.0, 1.0, n, dtype=torch.float64))
     return (grid * (math.pi / 2)).to(torch.float32)
 
@@ -29,6 +33,7 @@ def rope_cos_sin(
     theta: float = 10000.0,
     use_middle: bool = True,
     out_dtype: torch.dtype = torch.float32,
+    double_precision: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """cos / sin tables of shape (B, num_heads, T, dim // (2 * num_heads)).
 
@@ -41,7 +46,7 @@ def rope_cos_sin(
     batch, n_axes, tokens = positions.shape
     if n_axes != len(max_pos):
         raise ValueError(f"RoPE: positions have {n_axes} axes but max_pos lists {len(max_pos)}")
-    grid = _frequency_grid(float(theta), n_axes, dim).to(positions.device)
+    grid = _frequency_grid(float(theta), n_axes, dim, double_precision).to(positions.device)
     fractions = torch.stack([positions[:, a] / max_pos[a] for a in range(n_axes)], dim=-1)  # (B, T, A)
     angles = grid * (fractions.unsqueeze(-1) * 2 - 1)  # (B, T, A, N)
     angles = angles.transpose(-1, -2).flatten(2)  # (B, T, N * A), axis fastest

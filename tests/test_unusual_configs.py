@@ -21,6 +21,7 @@ from comfyui_avgen.models.audio.audio_vae import AudioVAE, AudioVAEConfig
 from comfyui_avgen.models.audio.vocoder import build_vocoder
 from comfyui_avgen.models.checkpoint import CheckpointFile
 from comfyui_avgen.models.positions import audio_positions, video_positions
+from comfyui_avgen.models.rope import _frequency_grid
 from comfyui_avgen.models.text.text_config import TextEmbedderConfig
 from comfyui_avgen.models.text.text_embedder import build_text_embedder
 from comfyui_avgen.models.transformer import StreamInput, TransformerConfig, build_transformer
@@ -652,7 +653,6 @@ def test_text_config_defaults_of_the_official_configurators():
     ({"connector_attention_head_dim": 5, "attention_head_dim": 5}, "connector_attention_head_dim=5 must be even"),
     ({"audio_connector_attention_head_dim": 3}, "audio_connector_attention_head_dim=3 must be even"),
     ({"rope_type": "interleaved"}, "rope_type"),
-    ({"frequencies_precision": "float32"}, "frequencies_precision"),
     ({"connector_ff_bias": False}, "connector_ff_bias"),
 ])
 def test_text_configs_we_do_not_build_name_the_key(changes, key):
@@ -665,3 +665,18 @@ def test_v1_connectors_of_different_widths_name_the_keys():
     config.update(audio_connector_num_attention_heads=1)
     with pytest.raises(ValueError, match="audio_connector_num_attention_heads x"):
         build_text_embedder(config, num_hidden_states=2)
+
+
+def test_rope_grid_precision_follows_frequencies_precision_as_upstream():
+    """Upstream builds the RoPE grid in float64 only for frequencies_precision "float64" (the releases); any other
+    value, or none, gives its float32 grid (rounded at every step), which differs in the last bits."""
+    assert _frequency_grid(10000.0, 3, 96, True).dtype == _frequency_grid(10000.0, 3, 96, False).dtype == torch.float32
+    assert not torch.equal(_frequency_grid(10000.0, 3, 96, True), _frequency_grid(10000.0, 3, 96, False))
+    for value, double in (("float64", True), ("float32", False), (None, False)):
+        transformer = {k: v for k, v in CONFIG["ltx23"]["transformer"].items() if k != "frequencies_precision"}
+        if value:
+            transformer["frequencies_precision"] = value
+        config = {**CONFIG["ltx23"], "transformer": transformer}
+        assert TransformerConfig.from_checkpoint_config(config).double_precision_rope is double
+        text = TextEmbedderConfig.from_transformer_config(config)
+        assert text.video.double_precision_rope is text.audio.double_precision_rope is double

@@ -65,7 +65,8 @@ class EmbeddingsConnector(nn.Module):
         b, s, _ = h.shape
         indices = torch.arange(s, device=h.device, dtype=torch.float32).expand(b, 1, s)
         pe = rope_cos_sin(
-            indices, cfg.width, cfg.heads, cfg.max_pos, theta=cfg.rope_theta, use_middle=False, out_dtype=h.dtype
+            indices, cfg.width, cfg.heads, cfg.max_pos, theta=cfg.rope_theta, use_middle=False, out_dtype=h.dtype,
+            double_precision=cfg.double_precision_rope,
         )
         for block in self.transformer_1d_blocks:
             h = block(h, pe)

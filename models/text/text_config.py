@@ -24,7 +24,6 @@ GEMMA3_12B_WIDTH = 3840
 # (metadata key, the only value the connectors support); a missing key counts as that value.
 _CONNECTOR_REQUIRED_VALUES = (
     ("rope_type", "split"),
-    ("frequencies_precision", "float64"),
     ("connector_ff_bias", True),
 )
 
@@ -47,6 +46,7 @@ class ConnectorConfig:
     gated: bool
     num_registers: int = NUM_LEARNABLE_REGISTERS
     rope_theta: float = CONNECTOR_ROPE_THETA
+    double_precision_rope: bool = True  # frequencies_precision "float64" (the releases); otherwise float32
 
     @property
     def width(self) -> int:
@@ -85,6 +85,7 @@ class TextEmbedderConfig:
             num_layers=int(config["connector_num_layers"]),
             max_pos=tuple(int(p) for p in config.get("connector_positional_embedding_max_pos", [1])),
             gated=bool(config.get("connector_apply_gated_attention", False)),
+            double_precision_rope=config.get("frequencies_precision") == "float64",
         )
         audio = ConnectorConfig(
             heads=int(config.get("audio_connector_num_attention_heads", video.heads)),
@@ -92,6 +93,7 @@ class TextEmbedderConfig:
             num_layers=int(config.get("audio_connector_num_layers", video.num_layers)),
             max_pos=video.max_pos,
             gated=video.gated,
+            double_precision_rope=video.double_precision_rope,
         )
         _check_even_head_dims(video, audio)
         gemma_width = int(config.get("caption_channels", GEMMA3_12B_WIDTH))

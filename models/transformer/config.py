@@ -28,7 +28,6 @@ _REQUIRED_VALUES = (
     ("av_cross_ada_norm", True),
     ("use_middle_indices_grid", True),
     ("rope_type", "split"),
-    ("frequencies_precision", "float64"),
     # Later official options (LTX-2.5 checkpoints) this implementation does not build.
     ("use_prompt_adaln_single", True),
     ("ff_bias", True),
@@ -61,6 +60,7 @@ class TransformerConfig:
     cross_attention_adaln: bool  # 2.3: AdaLN-modulated, gated text cross-attention + prompt AdaLN
     norm_eps: float
     rope_theta: float
+    double_precision_rope: bool  # frequencies_precision "float64" (the releases); otherwise a float32 grid
     video_max_pos: tuple[int, ...]
     audio_max_pos: tuple[int, ...]
     timestep_scale_multiplier: float
@@ -122,6 +122,7 @@ class TransformerConfig:
             cross_attention_adaln=bool(t.get("cross_attention_adaln", False)),
             norm_eps=t.get("norm_eps", 1e-6),
             rope_theta=t.get("positional_embedding_theta", 10000.0),
+            double_precision_rope=t.get("frequencies_precision") == "float64",
             video_max_pos=tuple(t.get("positional_embedding_max_pos", [20, 2048, 2048])),
             audio_max_pos=tuple(t.get("audio_positional_embedding_max_pos", [20])),
             timestep_scale_multiplier=t.get("timestep_scale_multiplier", 1000),
