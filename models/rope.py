@@ -1,4 +1,5 @@
-"""Split ("rotate half within each head") rotary position embedding of the LTX-2 family.
+"""Rotary position embedding of the LTX-2 family: "split" (rotate half within each head, the releases) or the
+legacy "interleaved" (rotate adjacent pairs; each frequency repeated twice across the flat width).
 
 Positions are fractional: video tokens carry [start, end) bounds in seconds / pixels / pixels, audio tokens
 in seconds, text-connector tokens plain indices. The frequency grid is built in float64 and cast to float32 when
@@ -12,6 +13,17 @@ import functools
 import math
 
 import torch
+
+
+ROPE_TYPES = ("split", "interleaved")
+
+
+def rope_type(config: dict, where: str) -> str:
+    """The config's `rope_type` ("split" when absent, as upstream); ValueError for another value."""
+    value = config.get("rope_type", "split")
+    if value not in ROPE_TYPES:
+        raise ValueError(f"{where}: rope_type={value!r} is not one of {', '.join(ROPE_TYPES)}")
+    return value
 
 
 @functools.lru_cache(maxsize=16)
@@ -34,8 +46,10 @@ def rope_cos_sin(
     use_middle: bool = True,
     out_dtype: torch.dtype = torch.float32,
     double_precision: bool = True,
+    interleaved: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos / sin tables of shape (B, num_heads, T, dim // (2 * num_heads)).
+    """cos / sin tables of shape (B, num_heads, T, dim // (2 * num_heads)), or for `interleaved` RoPE
+    (B, num_heads, T, dim // num_heads): the flat (B, T, dim) tables cut into heads.
 
     positions: (B, n_axes, T, 2) [start, end) bounds (the middle is used when `use_middle`, else the start),
     or (B, n_axes, T) plain positions. `dim` is the attention inner width (heads x head dim).
@@ -51,7 +65,9 @@ def rope_cos_sin(
     angles = grid * (fractions.unsqueeze(-1) * 2 - 1)  # (B, T, A, N)
     angles = angles.transpose(-1, -2).flatten(2)  # (B, T, N * A), axis fastest
     cos, sin = angles.cos(), angles.sin()
-    pad = dim // 2 - angles.shape[-1]
+    if interleaved:
+        cos, sin = cos.repeat_interleave(2, dim=-1), sin.repeat_interleave(2, dim=-1)
+    pad = (dim if interleaved else dim // 2) - cos.shape[-1]
     if pad:
         cos = torch.cat([torch.ones_like(cos[..., :pad]), cos], dim=-1)
         sin = torch.cat([torch.zeros_like(sin[..., :pad]), sin], dim=-1)
@@ -62,7 +78,12 @@ def rope_cos_sin(
 
 def apply_rope_heads(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate per-head vectors x (B, H, T, d) with cos / sin (B, H, T, d/2): halves [x1, x2] of each head
-    become [x1 cos - x2 sin, x2 cos + x1 sin]."""
+    become [x1 cos - x2 sin, x2 cos + x1 sin]. Interleaved tables (B, H, T, d) rotate adjacent pairs instead:
+    (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin)."""
+    if cos.shape[-1] == x.shape[-1]:
+        pairs = x.unflatten(-1, (-1, 2))
+        rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+        return x * cos + rotated * sin
     half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)

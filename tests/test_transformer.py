@@ -37,7 +37,7 @@ def test_meta_build_matches_release_manifest(name):
 def test_config_rejects_unsupported_flags():
     config = json.loads((REFERENCE / "configs" / "ltx2_19b_metadata.json").read_text())["config"]
     with pytest.raises(ValueError, match="rope_type"):
-        TransformerConfig.from_checkpoint_config({"transformer": {**config["transformer"], "rope_type": "interleaved"}})
+        TransformerConfig.from_checkpoint_config({"transformer": {**config["transformer"], "rope_type": "rotary3d"}})
     with pytest.raises(ValueError, match="transformer"):
         TransformerConfig.from_checkpoint_config({"vae": {}})
 

@@ -21,7 +21,7 @@ from comfyui_avgen.models.audio.audio_vae import AudioVAE, AudioVAEConfig
 from comfyui_avgen.models.audio.vocoder import build_vocoder
 from comfyui_avgen.models.checkpoint import CheckpointFile
 from comfyui_avgen.models.positions import audio_positions, video_positions
-from comfyui_avgen.models.rope import _frequency_grid
+from comfyui_avgen.models.rope import _frequency_grid, apply_rope, rope_cos_sin
 from comfyui_avgen.models.text.text_config import TextEmbedderConfig
 from comfyui_avgen.models.text.text_embedder import build_text_embedder
 from comfyui_avgen.models.transformer import StreamInput, TransformerConfig, build_transformer
@@ -652,7 +652,7 @@ def test_text_config_defaults_of_the_official_configurators():
 @pytest.mark.parametrize("changes,key", [
     ({"connector_attention_head_dim": 5, "attention_head_dim": 5}, "connector_attention_head_dim=5 must be even"),
     ({"audio_connector_attention_head_dim": 3}, "audio_connector_attention_head_dim=3 must be even"),
-    ({"rope_type": "interleaved"}, "rope_type"),
+    ({"rope_type": "rotary3d"}, "rope_type"),
     ({"connector_ff_bias": False}, "connector_ff_bias"),
 ])
 def test_text_configs_we_do_not_build_name_the_key(changes, key):
@@ -680,3 +680,35 @@ def test_rope_grid_precision_follows_frequencies_precision_as_upstream():
         assert TransformerConfig.from_checkpoint_config(config).double_precision_rope is double
         text = TextEmbedderConfig.from_transformer_config(config)
         assert text.video.double_precision_rope is text.audio.double_precision_rope is double
+
+
+@pytest.mark.parametrize("dim,heads,axes", [(24, 2, 3), (20, 2, 3), (16, 4, 1)])
+def test_interleaved_rope_equals_the_flat_rotation_of_adjacent_pairs(dim, heads, axes):
+    """Legacy rope_type "interleaved": every frequency twice, dim % (2 * axes) leading slots left unrotated, and
+    each adjacent pair (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin) over the flat width (checked here on the
+    flat layout, computed per head by the model)."""
+    positions = torch.rand(1, axes, 5) * 10
+    cos, sin = rope_cos_sin(positions, dim, heads, [20] * axes, interleaved=True)
+    assert cos.shape == (1, heads, 5, dim // heads)
+    grid = _frequency_grid(10000.0, axes, dim)
+    angles = (grid * (positions.permute(0, 2, 1).unsqueeze(-1) / 20 * 2 - 1)).transpose(-1, -2).flatten(2)
+    pad = dim % (2 * axes)
+    flat_cos = torch.cat([torch.ones(1, 5, pad), angles.cos().repeat_interleave(2, -1)], -1)
+    flat_sin = torch.cat([torch.zeros(1, 5, pad), angles.sin().repeat_interleave(2, -1)], -1)
+    x = torch.randn(1, 5, dim)
+    rotated = torch.stack((-x[..., 1::2], x[..., 0::2]), -1).flatten(-2)
+    expected = x * flat_cos + rotated * flat_sin
+    assert torch.allclose(apply_rope(x, cos, sin), expected, atol=1e-6)
+    if pad == 0:
+        assert not torch.allclose(expected, x)  # something is rotated
+
+
+def test_dit_and_connectors_with_interleaved_rope():
+    config = json.loads(json.dumps(CONFIG["ltx2"]))
+    config["transformer"]["rope_type"] = "interleaved"
+    torch.manual_seed(0)
+    model = build_transformer(config).eval()
+    assert model.config.interleaved_rope
+    video, audio = _dit_forward(model)
+    assert torch.isfinite(video).all() and torch.isfinite(audio).all()
+    assert TextEmbedderConfig.from_transformer_config(config).video.interleaved_rope

@@ -66,7 +66,7 @@ class EmbeddingsConnector(nn.Module):
         indices = torch.arange(s, device=h.device, dtype=torch.float32).expand(b, 1, s)
         pe = rope_cos_sin(
             indices, cfg.width, cfg.heads, cfg.max_pos, theta=cfg.rope_theta, use_middle=False, out_dtype=h.dtype,
-            double_precision=cfg.double_precision_rope,
+            double_precision=cfg.double_precision_rope, interleaved=cfg.interleaved_rope,
         )
         for block in self.transformer_1d_blocks:
             h = block(h, pe)

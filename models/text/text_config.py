@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..rope import rope_type
+
 NUM_LEARNABLE_REGISTERS = 128
 CONNECTOR_ROPE_THETA = 10_000.0
 # Gemma-3-12B (LTX-2's text encoder): embedding output + 48 layers, width 3840 (`caption_channels` default).
@@ -23,7 +25,6 @@ GEMMA3_12B_NUM_HIDDEN_STATES = 49
 GEMMA3_12B_WIDTH = 3840
 # (metadata key, the only value the connectors support); a missing key counts as that value.
 _CONNECTOR_REQUIRED_VALUES = (
-    ("rope_type", "split"),
     ("connector_ff_bias", True),
 )
 
@@ -47,6 +48,7 @@ class ConnectorConfig:
     num_registers: int = NUM_LEARNABLE_REGISTERS
     rope_theta: float = CONNECTOR_ROPE_THETA
     double_precision_rope: bool = True  # frequencies_precision "float64" (the releases); otherwise float32
+    interleaved_rope: bool = False  # rope_type "interleaved" (legacy); the releases use "split"
 
     @property
     def width(self) -> int:
@@ -86,6 +88,7 @@ class TextEmbedderConfig:
             max_pos=tuple(int(p) for p in config.get("connector_positional_embedding_max_pos", [1])),
             gated=bool(config.get("connector_apply_gated_attention", False)),
             double_precision_rope=config.get("frequencies_precision") == "float64",
+            interleaved_rope=rope_type(config, "text connectors") == "interleaved",
         )
         audio = ConnectorConfig(
             heads=int(config.get("audio_connector_num_attention_heads", video.heads)),
@@ -94,6 +97,7 @@ class TextEmbedderConfig:
             max_pos=video.max_pos,
             gated=video.gated,
             double_precision_rope=video.double_precision_rope,
+            interleaved_rope=video.interleaved_rope,
         )
         _check_even_head_dims(video, audio)
         gemma_width = int(config.get("caption_channels", GEMMA3_12B_WIDTH))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..rope import rope_type
+
 # (metadata key, the only value this implementation supports); a missing key counts as that value.
 _REQUIRED_VALUES = (
     ("dropout", 0.0),
@@ -27,7 +29,6 @@ _REQUIRED_VALUES = (
     ("share_ff", False),
     ("av_cross_ada_norm", True),
     ("use_middle_indices_grid", True),
-    ("rope_type", "split"),
     # Later official options (LTX-2.5 checkpoints) this implementation does not build.
     ("use_prompt_adaln_single", True),
     ("ff_bias", True),
@@ -61,6 +62,7 @@ class TransformerConfig:
     norm_eps: float
     rope_theta: float
     double_precision_rope: bool  # frequencies_precision "float64" (the releases); otherwise a float32 grid
+    interleaved_rope: bool  # rope_type "interleaved" (legacy); the releases use "split"
     video_max_pos: tuple[int, ...]
     audio_max_pos: tuple[int, ...]
     timestep_scale_multiplier: float
@@ -123,6 +125,7 @@ class TransformerConfig:
             norm_eps=t.get("norm_eps", 1e-6),
             rope_theta=t.get("positional_embedding_theta", 10000.0),
             double_precision_rope=t.get("frequencies_precision") == "float64",
+            interleaved_rope=rope_type(t, "DiT config") == "interleaved",
             video_max_pos=tuple(t.get("positional_embedding_max_pos", [20, 2048, 2048])),
             audio_max_pos=tuple(t.get("audio_positional_embedding_max_pos", [20])),
             timestep_scale_multiplier=t.get("timestep_scale_multiplier", 1000),

@@ -136,7 +136,7 @@ class AVTransformer(nn.Module):
         cross_scale_shift, _ = own.modulation(m["cross_scale_shift"], dtype)
         cross_pe = rope_cos_sin(
             positions[:, 0:1], c.audio_context_dim, c.audio_heads if audio else c.video_heads,
-            [c.cross_max_pos], c.rope_theta, True, dtype, c.double_precision_rope,
+            [c.cross_max_pos], c.rope_theta, True, dtype, c.double_precision_rope, c.interleaved_rope,
         )
         state = StreamState(x=x, enabled=s.enabled, cross_pe=cross_pe, cross_scale_shift=cross_scale_shift)
         if not s.enabled:
@@ -157,6 +157,7 @@ class AVTransformer(nn.Module):
         state.pe = rope_cos_sin(
             positions, c.audio_dim if audio else c.video_dim, c.audio_heads if audio else c.video_heads,
             c.audio_max_pos if audio else c.video_max_pos, c.rope_theta, True, dtype, c.double_precision_rope,
+            c.interleaved_rope,
         )
         state.self_bias = strength_mask_bias(
             None if s.attention_mask is None else s.attention_mask.to(device), dtype)
