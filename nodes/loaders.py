@@ -6,7 +6,6 @@ starts with the node id and says where the file goes.
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import torch
@@ -19,6 +18,7 @@ from ..tiny import builtin
 from . import comfy_adapter, model_cache
 from .errors import NodeInputError
 from .input_checks import validation_result
+from .model_files import missing_file_advice
 from .types import (
     AUDIO_VAE, MODEL, TEXT_ENCODER, VIDEO_VAE, AudioVAEHandle, ModelHandle, TextEncoderHandle, VideoVAEHandle,
 )
@@ -65,6 +65,24 @@ def check_device(node: str, device: str | None) -> None:
         resolve_device(node, device)
 
 
+def check_checkpoint_inputs(ckpt_name=None, vae_name=None, device=None, audio_vae_name=None) -> None:
+    """The files exist where they belong (else the error says where to get them) and the device exists. ComfyUI
+    then skips its generic "value not in list" check for these names."""
+    check_device(CHECKPOINT_LOADER, device)
+    if ckpt_name is not None:
+        _checkpoint_path(ckpt_name)
+    for input_name, name in (("vae_name", vae_name), ("audio_vae_name", audio_vae_name)):
+        if name is not None and name != FROM_CHECKPOINT:
+            _vae_path(input_name, name)
+
+
+def check_text_encoder_inputs(gemma=None, device=None) -> None:
+    """The Gemma folder or file exists (else where to get it) and the device exists."""
+    check_device(TEXT_ENCODER_LOADER, device)
+    if gemma is not None:
+        _text_encoder_path(gemma)
+
+
 def _or_placeholder(names: list[str], placeholder: str) -> list[str]:
     return names or [placeholder]
 
@@ -79,6 +97,10 @@ def _checkpoint_names() -> list[str]:
 
 
 def _checkpoint_path(name: str) -> Path:
+    if name == NO_CHECKPOINTS:
+        raise NodeInputError(CHECKPOINT_LOADER, "ckpt_name: no model files found; put an LTX-2 / LTX-2.3 checkpoint "
+                                                "in models/checkpoints/ (single file) or models/diffusion_models/ "
+                                                "(transformer file)")
     if name == builtin.BUILTIN_NAME and builtin.available():
         return builtin.checkpoint_path()
     for folder in CHECKPOINT_FOLDERS:
@@ -87,8 +109,9 @@ def _checkpoint_path(name: str) -> Path:
         except comfy_adapter.ModelNotFoundError:
             continue
     searched = ", ".join(str(r) for f in CHECKPOINT_FOLDERS for r in comfy_adapter.model_roots(f))
+    advice = missing_file_advice(name, CHECKPOINT_FOLDERS)
     raise NodeInputError(CHECKPOINT_LOADER, f"ckpt_name {name!r} is not in checkpoints/ or diffusion_models/ "
-                                            f"(searched {searched})")
+                                            f"(searched {searched})" + (f"; {advice}" if advice else ""))
 
 
 def _open(path: Path, what: str) -> LTXCheckpoint:
@@ -104,10 +127,6 @@ def _describe_parts(checkpoint: LTXCheckpoint) -> str:
 
 
 def _open_transformer_file(name: str) -> tuple[Path, LTXCheckpoint]:
-    if name == NO_CHECKPOINTS:
-        raise NodeInputError(CHECKPOINT_LOADER, "ckpt_name: no model files found; put an LTX-2 / LTX-2.3 checkpoint "
-                                                "in models/checkpoints/ (single file) or models/diffusion_models/ "
-                                                "(transformer file)")
     path = _checkpoint_path(name)
     checkpoint = _open(path, f"ckpt_name {name!r}")
     if "transformer" not in checkpoint.components:
@@ -118,14 +137,18 @@ def _open_transformer_file(name: str) -> tuple[Path, LTXCheckpoint]:
     return path, checkpoint
 
 
+def _vae_path(input_name: str, name: str) -> Path:
+    try:
+        return comfy_adapter.model_path("vae", name)
+    except comfy_adapter.ModelNotFoundError as exc:
+        advice = missing_file_advice(name, "vae")
+        raise NodeInputError(CHECKPOINT_LOADER, f"{input_name}: {exc}" + (f"; {advice}" if advice else "")) from exc
+
+
 def _open_vae_file(input_name: str, name: str) -> LTXCheckpoint | None:
     if name == FROM_CHECKPOINT:
         return None
-    try:
-        path = comfy_adapter.model_path("vae", name)
-    except comfy_adapter.ModelNotFoundError as exc:
-        raise NodeInputError(CHECKPOINT_LOADER, f"{input_name}: {exc}") from exc
-    checkpoint = _open(path, f"{input_name} {name!r}")
+    checkpoint = _open(_vae_path(input_name, name), f"{input_name} {name!r}")
     if not any(checkpoint.has(p) for p in ("video_encoder", "video_decoder", "audio_encoder", "audio_decoder")):
         where = ("it holds a transformer: choose it as ckpt_name" if "transformer" in checkpoint.components
                  else "choose a file with a video or audio VAE")
@@ -249,8 +272,9 @@ class AVGenCheckpointLoader:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, device=None):
-        return validation_result(functools.partial(check_device, CHECKPOINT_LOADER), device=device)
+    def VALIDATE_INPUTS(cls, ckpt_name=None, vae_name=None, device=None, audio_vae_name=None):
+        return validation_result(check_checkpoint_inputs, ckpt_name=ckpt_name, vae_name=vae_name, device=device,
+                                 audio_vae_name=audio_vae_name)
 
     def load(self, ckpt_name, vae_name, dtype, device, audio_vae_name=FROM_CHECKPOINT):
         device = resolve_device(CHECKPOINT_LOADER, device)
@@ -310,7 +334,9 @@ def _text_encoder_path(name: str) -> Path:
     try:
         return comfy_adapter.model_path("text_encoders", name)
     except comfy_adapter.ModelNotFoundError as exc:
-        raise NodeInputError(TEXT_ENCODER_LOADER, f"gemma {name!r}: {exc}") from exc
+        advice = missing_file_advice(name, "text_encoders")
+        raise NodeInputError(TEXT_ENCODER_LOADER, f"gemma {name!r}: {exc}" + (f"; {advice}" if advice else "")) \
+            from exc
 
 
 def _check_is_gemma(name: str, path: Path):
@@ -386,8 +412,8 @@ class AVGenTextEncoderLoader:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, device=None):
-        return validation_result(functools.partial(check_device, TEXT_ENCODER_LOADER), device=device)
+    def VALIDATE_INPUTS(cls, gemma=None, device=None):
+        return validation_result(check_text_encoder_inputs, gemma=gemma, device=device)
 
     def load(self, gemma, dtype, device, keep_loaded):
         device = resolve_device(TEXT_ENCODER_LOADER, device)

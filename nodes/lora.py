@@ -14,6 +14,7 @@ from ..models.lora import LoraError, check_lora, combined_reference_factors, lor
 from . import comfy_adapter
 from .errors import NodeInputError
 from .input_checks import validation_result, within_widgets
+from .model_files import missing_file_advice
 from .types import MODEL, ModelHandle
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def _lora_path(name: str):
     try:
         return comfy_adapter.model_path("loras", name)
     except comfy_adapter.ModelNotFoundError as exc:
-        raise NodeInputError(NODE, f"lora_name: {exc}") from exc
+        advice = missing_file_advice(name, "loras")
+        raise NodeInputError(NODE, f"lora_name: {exc}" + (f"; {advice}" if advice else "")) from exc
 
 
 def _strength(tooltip: str):
@@ -77,13 +79,16 @@ class AVGenLoraLoader:
         return f"{lora_name}:{stat.st_size}:{stat.st_mtime_ns}"
 
     @classmethod
-    def check_values(cls, video_strength=None, audio_strength=None) -> None:
-        """The strengths' range (None = linked)."""
+    def check_values(cls, video_strength=None, audio_strength=None, lora_name=None) -> None:
+        """The strengths' range and the file's presence (None = linked)."""
         within_widgets(NODE, cls, video_strength=video_strength, audio_strength=audio_strength)
+        if lora_name is not None:
+            _lora_path(lora_name)
 
     @classmethod
-    def VALIDATE_INPUTS(cls, video_strength=None, audio_strength=None):
-        return validation_result(cls.check_values, video_strength=video_strength, audio_strength=audio_strength)
+    def VALIDATE_INPUTS(cls, lora_name=None, video_strength=None, audio_strength=None):
+        return validation_result(cls.check_values, video_strength=video_strength, audio_strength=audio_strength,
+                                 lora_name=lora_name)
 
     def load(self, model: ModelHandle, lora_name: str, video_strength: float, audio_strength: float):
         self.check_values(video_strength, audio_strength)

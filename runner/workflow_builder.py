@@ -34,7 +34,8 @@ _ID_NAMESPACE = uuid.UUID("6f1c3a52-4b7e-4c1d-9a55-a7c0e1d2b3f4")
 @dataclass(frozen=True)
 class NodeSpec:
     """One node. `widgets`: widget values by input name (others keep their defaults);
-    `control`: the control_after_generate mode saved after seed widgets ("fixed", "randomize"...)."""
+    `control`: the control_after_generate mode saved after seed widgets ("fixed", "randomize"...);
+    `models`: `properties.models` download entries ({name, url, directory}) the frontend offers when missing."""
 
     id: int
     type: str
@@ -44,6 +45,7 @@ class NodeSpec:
     control: str = "fixed"
     size: tuple[float, float] | None = None
     mode: int = 0
+    models: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,8 @@ def _node_entry(node: NodeSpec, node_class, version: str) -> dict:
     if node.title:
         entry["title"] = node.title
     entry["properties"] = {"Node name for S&R": node.type, "cnr_id": CNR_ID, "ver": version}
+    if node.models:
+        entry["properties"]["models"] = [dict(m) for m in node.models]
     entry["widgets_values"] = _widget_values(node, node_class)
     return entry
 

@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from comfyui_avgen.nodes.model_files import download_entries
 from comfyui_avgen.runner.workflow_builder import (
     GroupSpec,
     LinkSpec,
@@ -59,9 +60,11 @@ MODELS_GROUP = "Models: checkpoints/ + text_encoders/ folders"
 def _loaders(checkpoint: str = CHECKPOINT, text_encoder: str = TEXT_ENCODER) -> list[NodeSpec]:
     return [
         NodeSpec(N_CKPT, "AVGenCheckpointLoader", CKPT, (COLUMNS[0], 40),
-                 {"ckpt_name": checkpoint, "vae_name": "(from checkpoint)", "dtype": "auto", "device": "auto"}),
+                 {"ckpt_name": checkpoint, "vae_name": "(from checkpoint)", "dtype": "auto", "device": "auto"},
+                 models=tuple(download_entries([checkpoint]))),
         NodeSpec(N_GEMMA, "AVGenTextEncoderLoader", GEMMA, (COLUMNS[0], 310),
-                 {"gemma": text_encoder, "dtype": "auto", "device": "auto", "keep_loaded": False}),
+                 {"gemma": text_encoder, "dtype": "auto", "device": "auto", "keep_loaded": False},
+                 models=tuple(download_entries([text_encoder]))),
     ]
 
 
@@ -344,7 +347,8 @@ CONTROL_WIDGETS = {"resize_mode": "crop", "strength": 1.0, "attention_strength":
 def _control_workflow(name: str, prompt: str, input_node: NodeSpec, control_node: NodeSpec, control_socket: str,
                       input_output: str, note: str, prefix: str) -> WorkflowSpec:
     lora = NodeSpec(N_IC_LORA, "AVGenLoraLoader", IC_LORA, (COLUMNS[0], INPUT_Y),
-                    {"lora_name": IC_LORA_FILE, "video_strength": 1.0, "audio_strength": 1.0})
+                    {"lora_name": IC_LORA_FILE, "video_strength": 1.0, "audio_strength": 1.0},
+                    models=tuple(download_entries([IC_LORA_FILE])))
     core = tuple(link for link in CORE_LINKS if link != ((N_CKPT, "model"), (N_SAMPLER, "model")))
     return WorkflowSpec(
         name,

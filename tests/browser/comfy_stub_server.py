@@ -20,6 +20,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from comfyui_avgen.nodes.comfy_adapter import MODEL_FOLDERS
+
 COMFYUI_VERSION = "0.8.0"
 REQUIRED_FRONTEND_VERSION = "1.35.9"  # the comfyui-frontend-package that ComfyUI 0.8 requires
 
@@ -134,6 +136,7 @@ class StubComfyServer:
             ("GET", "/models/{folder}", _json([])),
             ("GET", "/experiment/models", _json([])),
             ("GET", "/global_subgraphs", _json({})),
+            ("GET", "/internal/folder_paths", _json({f: [f"/models/{f}"] for f in MODEL_FOLDERS})),
             ("GET", "/view", self._view),
         ]
         routes = []
