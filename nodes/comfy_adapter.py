@@ -232,16 +232,35 @@ def input_directory() -> Path:
     return _settings.input_dir or Path(os.environ.get("AVGEN_INPUT_DIR") or "input")
 
 
+# The example inputs the shipped workflows name, installed with the pack: the load nodes find them here when the
+# input folder has no file of that name (a user's file always wins; nothing is copied or overwritten).
+EXAMPLE_INPUTS_DIR = Path(__file__).resolve().parent.parent / "workflows" / "inputs"
+
+
+def example_inputs(extensions) -> dict[str, Path]:
+    """{name: path} of the pack's example inputs whose lower-case suffix is in `extensions`."""
+    if not EXAMPLE_INPUTS_DIR.is_dir():
+        return {}
+    return {p.name: p for p in EXAMPLE_INPUTS_DIR.iterdir() if p.suffix.lower() in extensions and p.is_file()}
+
+
 def list_input_files(extensions) -> list[str]:
-    """Sorted names of the files directly in the input directory whose lower-case suffix is in `extensions`."""
+    """Sorted names of the files directly in the input directory whose lower-case suffix is in `extensions`, and of
+    the pack's example inputs of those types."""
     root = input_directory()
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.suffix.lower() in extensions and p.is_file())
+    names = set(example_inputs(extensions))
+    if root.is_dir():
+        names |= {p.name for p in root.iterdir() if p.suffix.lower() in extensions and p.is_file()}
+    return sorted(names)
+
+
+def _example_input(name: str) -> Path | None:
+    return example_inputs({Path(str(name)).suffix.lower()}).get(str(name))
 
 
 def input_file_path(name: str) -> Path:
-    """Full path of input file `name`; InputFileNotFoundError naming where it was looked for.
+    """Full path of input file `name` (the input folder first, then the pack's example inputs);
+    InputFileNotFoundError naming where it was looked for.
 
     Inside ComfyUI, annotated names ("clip.mp4 [output]") resolve like in ComfyUI's own loaders.
     """
@@ -250,11 +269,16 @@ def input_file_path(name: str) -> Path:
 
         path = Path(folder_paths.get_annotated_filepath(str(name)))
         if not path.is_file():
+            path = _example_input(name) or path
+        if not path.is_file():
             raise InputFileNotFoundError(f"input file {name!r} not found ({path})")
         return path
     root = input_directory().resolve()
     path = (root / str(name)).resolve()
     if root not in path.parents or not path.is_file():
+        example = _example_input(name)
+        if example is not None:
+            return example
         raise InputFileNotFoundError(
             f"input file {name!r} not found in {root} (set --input-dir or AVGEN_INPUT_DIR)"
         )

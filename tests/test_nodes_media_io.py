@@ -13,7 +13,9 @@ import torch
 from PIL import Image
 
 from comfyui_avgen.cli import main
-from comfyui_avgen.media.video_io import write_mp4
+from comfyui_avgen.media.audio_io import AUDIO_EXTENSIONS
+from comfyui_avgen.media.image_io import IMAGE_EXTENSIONS
+from comfyui_avgen.media.video_io import VIDEO_EXTENSIONS, write_mp4
 from comfyui_avgen.nodes import comfy_adapter
 from comfyui_avgen.nodes.errors import NodeInputError
 from comfyui_avgen.nodes.media_io import NO_IMAGES, AVGenLoadAudio, AVGenLoadImage, AVGenLoadVideo
@@ -46,13 +48,19 @@ def input_dir(tmp_path):
         yield root
 
 
+def _with_examples(names, extensions):
+    return sorted({*names, *comfy_adapter.example_inputs(extensions)})
+
+
 def test_combos_list_the_input_files_with_upload_buttons(input_dir):
     image = AVGenLoadImage.INPUT_TYPES()["required"]["image"]
-    assert image[0] == ["a.jpg", "b.png"] and image[1]["image_upload"] is True
+    assert image[0] == _with_examples(["a.jpg", "b.png"], IMAGE_EXTENSIONS) and image[1]["image_upload"] is True
     audio = AVGenLoadAudio.INPUT_TYPES()["required"]["audio"]
-    assert audio[0] == ["broken.mp4", "clip.mp4", "silent.mp4", "tone.wav"]
+    assert audio[0] == _with_examples(["broken.mp4", "clip.mp4", "silent.mp4", "tone.wav"],
+                                      AUDIO_EXTENSIONS | VIDEO_EXTENSIONS)
     video = AVGenLoadVideo.INPUT_TYPES()["required"]["video"]
-    assert video[0] == ["broken.mp4", "clip.mp4", "silent.mp4"] and video[1]["video_upload"] is True
+    assert video[0] == _with_examples(["broken.mp4", "clip.mp4", "silent.mp4"], VIDEO_EXTENSIONS)
+    assert video[1]["video_upload"] is True
 
 
 def test_upload_button_value_in_saved_workflows_is_skipped():
@@ -61,7 +69,8 @@ def test_upload_button_value_in_saved_workflows_is_skipped():
     assert inputs == {"video": "clip.mp4", "frame_limit": 5, "skip_first_frames": 2, "select_every_nth": 3}
 
 
-def test_empty_input_folder_shows_a_placeholder_that_explains(tmp_path):
+def test_empty_input_folder_shows_a_placeholder_that_explains(tmp_path, monkeypatch):
+    monkeypatch.setattr(comfy_adapter, "EXAMPLE_INPUTS_DIR", tmp_path / "no examples")
     with comfy_adapter.configured(input_dir=tmp_path / "nothing"):
         assert AVGenLoadImage.INPUT_TYPES()["required"]["image"][0] == [NO_IMAGES]
         message = AVGenLoadImage.VALIDATE_INPUTS(NO_IMAGES)
@@ -167,7 +176,24 @@ def test_input_dir_comes_from_env_standalone_and_from_comfyui_inside(tmp_path, m
     folder_paths.get_annotated_filepath = lambda name: str(tmp_path / "comfy_input" / name.removesuffix(" [input]"))
     monkeypatch.setitem(sys.modules, "folder_paths", folder_paths)
     assert comfy_adapter.in_comfyui()
-    assert AVGenLoadImage.INPUT_TYPES()["required"]["image"][0] == ["x.png"]
+    assert AVGenLoadImage.INPUT_TYPES()["required"]["image"][0] == _with_examples(["x.png"], IMAGE_EXTENSIONS)
     assert AVGenLoadImage().load("x.png [input]")[0].shape == (1, 2, 4, 3)
     with pytest.raises(NodeInputError, match="AVGenLoadImage: image: input file 'y.png' not found"):
         AVGenLoadImage().load("y.png")
+
+
+def test_the_workflows_example_inputs_load_without_copying_and_a_users_file_wins(tmp_path):
+    """The shipped workflows name example files that come with the pack: an empty input folder still runs them,
+    and a user's file of the same name is the one loaded (nothing is copied or overwritten)."""
+    with comfy_adapter.configured(input_dir=tmp_path / "input"):
+        assert AVGenLoadImage.VALIDATE_INPUTS("avgen_example_image.jpg") is True
+        image, _ = AVGenLoadImage().load("avgen_example_image.jpg")
+        assert image.shape[1:] == (512, 768, 3)
+        (audio,) = AVGenLoadAudio().load("avgen_example_audio.flac")
+        assert audio["waveform"].shape[-1] > 0
+        (tmp_path / "input").mkdir()
+        Image.new("RGB", (4, 2)).save(tmp_path / "input" / "avgen_example_image.jpg")
+        assert AVGenLoadImage().load("avgen_example_image.jpg")[0].shape == (1, 2, 4, 3)
+        with pytest.raises(NodeInputError, match="input file 'avgen_example_missing.jpg' not found"):
+            AVGenLoadImage().load("avgen_example_missing.jpg")
+    assert sorted(p.name for p in (tmp_path / "input").iterdir()) == ["avgen_example_image.jpg"]
