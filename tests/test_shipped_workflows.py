@@ -38,9 +38,9 @@ TINY = [
     "Checkpoint.ckpt_name=tiny-ltx23.safetensors",
     f"Text encoder.gemma={TINY_TEXT_ENCODER}",
     "Text encoder.keep_loaded=true",  # the tiny Gemma is loaded once for the whole file
-    f"Clip.width={WIDTH}",
-    f"Clip.height={HEIGHT}",
-    f"Clip.frames={FRAMES}",
+    f"Latent.width={WIDTH}",
+    f"Latent.height={HEIGHT}",
+    f"Latent.frames={FRAMES}",
     "Sampler.steps=2",
 ]
 PER_WORKFLOW = {
@@ -230,8 +230,8 @@ def test_generating_workflow_runs_end_to_end(path, models_dir, input_dir, output
 
 def test_image_workflow_runs_on_the_ltx2_layout_at_another_size(models_dir, input_dir, output_dir, capsys):
     width, height, frames = 96, 64, 17
-    extra = ["Checkpoint.ckpt_name=tiny-ltx2.safetensors", f"Clip.width={width}", f"Clip.height={height}",
-             f"Clip.frames={frames}", f"First frame.width={width}", f"First frame.height={height}", "Clip.fps=25"]
+    extra = ["Checkpoint.ckpt_name=tiny-ltx2.safetensors", f"Latent.width={width}", f"Latent.height={height}",
+             f"Latent.frames={frames}", f"First frame.width={width}", f"First frame.height={height}", "Latent.fps=25"]
     mp4 = _run(WORKFLOWS_DIR / "avgen_image_to_audio_video.json", models_dir, input_dir, output_dir, capsys, extra)
     _check_mp4(mp4, width, height, frames, 25.0)
 

@@ -58,10 +58,10 @@ def run(node_id, node_class, **values):
 
 
 def test_the_issue_case_width_70_fails_validation_naming_node_and_input(capsys):
-    code = main(["validate", str(DEFAULT_WORKFLOW), "--set", "Clip.width=70"])
+    code = main(["validate", str(DEFAULT_WORKFLOW), "--set", "Latent.width=70"])
     err = capsys.readouterr().err
     assert code != 0
-    assert 'node 4 "Clip" (AVGenEmptyAVLatent)' in err
+    assert 'node 4 "Latent" (AVGenEmptyAVLatent)' in err
     assert "width 70 must be a multiple of 16 and at least 64" in err and "use 64 or 80" in err
 
 

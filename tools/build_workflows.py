@@ -39,7 +39,7 @@ NEGATIVE = ("blurry, low quality, distorted faces and hands, jittery or frozen m
             "subtitles, muffled, distorted or noisy audio")
 
 # Node titles (the --set names), shared by all workflows.
-CKPT, GEMMA, PROMPT, CLIP, SAMPLER = "Checkpoint", "Text encoder", "Prompt", "Clip", "Sampler"
+CKPT, GEMMA, PROMPT, CLIP, SAMPLER = "Checkpoint", "Text encoder", "Prompt", "Latent", "Sampler"
 VIDEO_DECODE, AUDIO_DECODE, SAVE = "Video decode", "Audio decode", "Save"
 IMAGE, FIRST_FRAME, AUDIO, AUDIO_ENCODE, VIDEO, VIDEO_ENCODE = (
     "Image", "First frame", "Audio", "Audio encode", "Video", "Video encode")
