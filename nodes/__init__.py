@@ -17,32 +17,31 @@ from .errors import NodeDependencyError
 _STAGES = (loaders, lora, text_encode, media_io, encode, latent, keyframes, control, camera, sampler, decode, output)
 
 
-def _naming_node(node_id: str, function, validating: bool):
-    """`function` with a MissingDependencyError turned into a NodeDependencyError naming `node_id` (returned as
-    the problem text from VALIDATE_INPUTS, raised from the node's FUNCTION)."""
+def _naming_node(node_id: str, function):
+    """`function` with a MissingDependencyError turned into a NodeDependencyError naming `node_id`. The wrapper
+    keeps `function`'s signature for `inspect.getfullargspec`, which ComfyUI reads to pass a node its inputs."""
     @functools.wraps(function)
     def call(*args, **kwargs):
         try:
             return function(*args, **kwargs)
         except MissingDependencyError as exc:
-            error = NodeDependencyError(node_id, str(exc))
-            if validating:
-                return str(error)
-            raise error from exc
+            raise NodeDependencyError(node_id, str(exc)) from exc
+    call.__signature__ = inspect.signature(function)
     call.names_missing_dependencies = True
     return call
 
 
 def _name_missing_dependencies(node_id: str, node_class) -> None:
     """Optional modules (torchaudio, PyAV, kornia, tokenizers) are imported where they are used, so the pack
-    registers every node even when one is broken; a node that needs a missing one fails naming itself."""
-    for name in (node_class.FUNCTION, "VALIDATE_INPUTS"):
-        raw = inspect.getattr_static(node_class, name, None)
-        function = getattr(raw, "__func__", raw)
-        if function is None or getattr(function, "names_missing_dependencies", False):
-            continue
-        wrapped = _naming_node(node_id, function, validating=name == "VALIDATE_INPUTS")
-        setattr(node_class, name, type(raw)(wrapped) if isinstance(raw, (classmethod, staticmethod)) else wrapped)
+    registers every node even when one is broken; a node that needs a missing one fails naming itself.
+    (VALIDATE_INPUTS only checks values and file names: it never needs them.)"""
+    raw = inspect.getattr_static(node_class, node_class.FUNCTION)
+    function = getattr(raw, "__func__", raw)
+    if getattr(function, "names_missing_dependencies", False):
+        return
+    wrapped = _naming_node(node_id, function)
+    setattr(node_class, node_class.FUNCTION,
+            type(raw)(wrapped) if isinstance(raw, (classmethod, staticmethod)) else wrapped)
 
 
 def _merge(stages) -> tuple[dict, dict]:

@@ -5,6 +5,7 @@ ComfyUI installs. The subprocess tests make `import X` fail that way before the 
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -107,3 +108,17 @@ def test_require_names_the_module_the_feature_and_the_fix(monkeypatch, module, f
     assert str(caught.value) == (f"reading things needs {module.split('.')[0]}, which cannot be imported here "
                                  f"(ModuleNotFoundError: import of {module} halted; None in sys.modules). Fix: {fix}")
     assert require("json", "anything").dumps([1]) == "[1]"
+
+
+@pytest.mark.parametrize("node_id", sorted(NODE_CLASS_MAPPINGS))
+def test_wrapped_node_functions_keep_the_argspec_comfyui_reads(node_id):
+    """ComfyUI reads VALIDATE_INPUTS' inputs with inspect.getfullargspec (a **kwargs signature would make it pass
+    every input and skip its own checks); the run function keeps its arguments too."""
+    node_class = NODE_CLASS_MAPPINGS[node_id]
+    run = getattr(node_class(), node_class.FUNCTION)
+    assert inspect.getfullargspec(run) == inspect.getfullargspec(inspect.unwrap(run).__get__(node_class()))
+    assert inspect.getfullargspec(run).varargs is None
+    validate = getattr(node_class, "VALIDATE_INPUTS", None)
+    if validate is not None:
+        spec = inspect.getfullargspec(validate)
+        assert spec.varargs is None and spec.varkw is None and spec.args[0] == "cls"
