@@ -47,13 +47,13 @@ def types_match(received, expected) -> bool:
 
 
 def _custom_validated(node_class) -> tuple[set, bool]:
-    """(input names VALIDATE_INPUTS takes, whether it takes **kwargs)."""
+    """(input names VALIDATE_INPUTS takes, whether it takes **kwargs), read with inspect.getfullargspec as
+    ComfyUI reads them (it does not follow a decorator's __wrapped__)."""
     function = getattr(node_class, "VALIDATE_INPUTS", None)
     if function is None:
         return set(), False
-    parameters = inspect.signature(function).parameters.values()
-    names = {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    return names, any(p.kind == p.VAR_KEYWORD for p in parameters)
+    spec = inspect.getfullargspec(function)
+    return set(spec.args) - {"cls"}, spec.varkw is not None
 
 
 def _check_link(who, name, input_type, value, prompt, node_classes) -> tuple[str | None, object]:
