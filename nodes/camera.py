@@ -63,10 +63,10 @@ def _preset_tooltip() -> str:
             "turn by `angle`; zoom changes the focal length by `zoom`. 'keyframes' uses the keyframes text.")
 
 
-def check_path_values(preset=None, keyframes=None, fov=None, **numbers) -> None:
-    """Camera Path's constant inputs (None = linked): widget ranges, and a keyframes text that parses and goes with
-    preset 'keyframes' only."""
-    within_widgets(PATH_NODE, AVGenCameraPath, fov=fov, **numbers)
+def check_path_values(preset=None, keyframes=None, fov=None, **widgets) -> None:
+    """Camera Path's constant inputs (None = linked): widget ranges and choices, and a keyframes text that parses
+    and goes with preset 'keyframes' only."""
+    within_widgets(PATH_NODE, AVGenCameraPath, preset=preset, fov=fov, **widgets)
     if preset is None or keyframes is None:
         return
     if preset != KEYFRAMES and keyframes.strip():
@@ -79,7 +79,9 @@ def check_path_values(preset=None, keyframes=None, fov=None, **numbers) -> None:
         try:
             parse_keyframes(keyframes, 60.0 if fov is None else fov)
         except ValueError as exc:
-            raise NodeInputError(PATH_NODE, str(exc)) from None
+            problem = str(exc)
+            raise NodeInputError(PATH_NODE, problem if problem.startswith(KEYFRAMES) else f"keyframes: {problem}") \
+                from None
 
 
 class AVGenCameraPath:
@@ -143,14 +145,15 @@ class AVGenCameraPath:
 
     @classmethod
     def VALIDATE_INPUTS(cls, preset=None, distance=None, angle=None, zoom=None, pivot_distance=None, fov=None,
-                        frames=None, fps=None, keyframes=None):
+                        easing=None, frames=None, fps=None, keyframes=None):
         return validation_result(check_path_values, preset=preset, keyframes=keyframes, fov=fov, distance=distance,
-                                 angle=angle, zoom=zoom, pivot_distance=pivot_distance, frames=frames, fps=fps)
+                                 angle=angle, zoom=zoom, pivot_distance=pivot_distance, easing=easing, frames=frames,
+                                 fps=fps)
 
     def make(self, preset: str, distance: float, angle: float, zoom: float, pivot_distance: float, fov: float,
              easing: str, frames: int, fps: float, keyframes: str, latent: AVLatent | None = None):
         check_path_values(preset, keyframes, fov, distance=distance, angle=angle, zoom=zoom,
-                          pivot_distance=pivot_distance, frames=frames, fps=fps)
+                          pivot_distance=pivot_distance, easing=easing, frames=frames, fps=fps)
         aspect = 1.5
         if latent is not None:
             latent = _check_latent(PATH_NODE, latent)
@@ -216,13 +219,10 @@ def _resized(frame: torch.Tensor, latent: AVLatent, mode: str) -> torch.Tensor:
     return resize_frames(frame.unsqueeze(0), latent.height, latent.width, mode)[0].permute(1, 2, 0)
 
 
-def check_guide_values(resize_mode=None, depth_kind=None, depth_near=None, depth_far=None, **numbers) -> None:
-    """Camera Guide's constant inputs (None = linked): widget ranges, known choices, 0 < near < far."""
-    within_widgets(GUIDE_NODE, AVGenCameraGuide, depth_near=depth_near, depth_far=depth_far, **numbers)
-    if resize_mode is not None and resize_mode not in RESIZE_MODES:
-        raise NodeInputError(GUIDE_NODE, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
-    if depth_kind is not None and depth_kind not in DEPTH_KINDS:
-        raise NodeInputError(GUIDE_NODE, f"depth_kind must be one of {', '.join(DEPTH_KINDS)}, got {depth_kind!r}")
+def check_guide_values(resize_mode=None, depth_kind=None, depth_near=None, depth_far=None, **widgets) -> None:
+    """Camera Guide's constant inputs (None = linked): widget ranges and choices, 0 < near < far."""
+    within_widgets(GUIDE_NODE, AVGenCameraGuide, resize_mode=resize_mode, depth_kind=depth_kind,
+                   depth_near=depth_near, depth_far=depth_far, **widgets)
     if depth_near is not None and depth_far is not None and not 0 < depth_near < depth_far:
         raise NodeInputError(GUIDE_NODE, f"depth_near and depth_far must satisfy 0 < near < far, got {depth_near}, "
                                          f"{depth_far}")

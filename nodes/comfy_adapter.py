@@ -144,7 +144,7 @@ def _inside(root: Path, name: str) -> Path | None:
     """root/name resolved, or None when the name itself leaves root ('..'); links inside root may point anywhere
     (model folders are often symlinks), as in ComfyUI."""
     root = Path(os.path.abspath(root))
-    lexical = Path(os.path.normpath(root / name))
+    lexical = Path(os.path.normpath(root / str(name)))
     return lexical.resolve() if root in lexical.parents else None
 
 
@@ -312,8 +312,10 @@ def _prefix_parts(prefix: str) -> list[str]:
 
 
 def check_filename_prefix(prefix: str, kind: str = "output") -> None:
-    """ValueError when a file name prefix would leave the output (or temp) directory ("..")."""
-    if ".." in _prefix_parts(prefix):
+    """ValueError when a file name prefix would leave the output (or temp) directory: a ".." part, or an absolute
+    path ("/x", "\\x", "C:x"), which ComfyUI's save path refuses."""
+    text = str(prefix)
+    if ".." in _prefix_parts(text) or text.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", text):
         raise ValueError(f"file name prefix {prefix!r} would leave the {kind} directory")
 
 

@@ -39,13 +39,12 @@ FACTORS = ("auto", "1", "2", "4")
 
 
 def check_reference_values(node: str, node_class, resize_mode=None, strength=None, attention_strength=None,
-                           downscale_factor=None, temporal_factor=None, **numbers) -> None:
-    """The reference inputs' checks shared by the control nodes (None = linked): choices and widget ranges."""
-    within_widgets(node, node_class, strength=strength, attention_strength=attention_strength, **numbers)
-    for name, value, choices in (("resize_mode", resize_mode, RESIZE_MODES), ("downscale_factor", downscale_factor,
-                                 FACTORS), ("temporal_factor", temporal_factor, FACTORS)):
-        if value is not None and value not in choices:
-            raise NodeInputError(node, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+                           downscale_factor=None, temporal_factor=None, **widgets) -> None:
+    """The reference inputs' checks shared by the control nodes, and those of the node's other `widgets` (None =
+    linked): choices and widget ranges."""
+    within_widgets(node, node_class, resize_mode=resize_mode, strength=strength,
+                   attention_strength=attention_strength, downscale_factor=downscale_factor,
+                   temporal_factor=temporal_factor, **widgets)
 
 
 def reference_factors(node: str, model: ModelHandle, downscale: str, temporal: str) -> tuple[int, int]:
@@ -166,17 +165,18 @@ class AVGenDepthEncode:
         }}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, resize_mode=None, strength=None, attention_strength=None, downscale_factor=None,
-                        temporal_factor=None):
+    def VALIDATE_INPUTS(cls, convention=None, resize_mode=None, strength=None, attention_strength=None,
+                        downscale_factor=None, temporal_factor=None):
         return validation_result(functools.partial(check_reference_values, "AVGenDepthEncode", cls),
-                                 resize_mode=resize_mode, strength=strength, attention_strength=attention_strength,
-                                 downscale_factor=downscale_factor, temporal_factor=temporal_factor)
+                                 convention=convention, resize_mode=resize_mode, strength=strength,
+                                 attention_strength=attention_strength, downscale_factor=downscale_factor,
+                                 temporal_factor=temporal_factor)
 
     def encode(self, model, video_vae, latent, depth, convention, resize_mode, strength, attention_strength,
                downscale_factor, temporal_factor):
         node = "AVGenDepthEncode"
         check_reference_values(node, AVGenDepthEncode, resize_mode, strength, attention_strength, downscale_factor,
-                               temporal_factor)
+                               temporal_factor, convention=convention)
         latent = _check_latent(node, latent)
         if not isinstance(depth, torch.Tensor) or depth.ndim != 4 or 0 in depth.shape:
             shape = tuple(depth.shape) if isinstance(depth, torch.Tensor) else type(depth).__name__
@@ -237,7 +237,7 @@ class AVGenPoseEncode:
                      drawing: bool | None = None, **reference) -> None:
         """Pose Encode's constant inputs (None = linked; `drawing`: keypoints are drawn, None = unknown)."""
         node = "AVGenPoseEncode"
-        check_reference_values(node, cls, min_confidence=min_confidence, **reference)
+        check_reference_values(node, cls, unit=unit, min_confidence=min_confidence, **reference)
         if key_positions is not None and unit is not None:
             try:
                 key_position_values(key_positions, unit)
@@ -314,7 +314,9 @@ class AVGenLoadPoseKeypoints:
         return {"required": {"keypoints": (files, {"tooltip": "OpenPose JSON file in the input folder."})}}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, keypoints):
+    def VALIDATE_INPUTS(cls, keypoints=None):
+        if keypoints is None:  # linked
+            return True
         try:
             _pose_file(keypoints)
         except NodeInputError as exc:

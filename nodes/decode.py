@@ -11,6 +11,7 @@ import contextlib
 import torch
 
 from ..models.audio.preprocess import fit_duration
+from ..models.positions import VIDEO_SCALE_FACTORS
 from ..models.video_vae import TilingOptions, iter_decode_tiled, to_rgb01
 from ..models.video_vae.tiling import split_axis
 from . import comfy_adapter
@@ -74,18 +75,17 @@ def _tile_progress(decoder: torch.nn.Module, total: int):
 
 
 def check_tiling_values(tiling=None, spatial_tile=None, spatial_overlap=None, temporal_tile=None,
-                        temporal_overlap=None) -> None:
-    """Video Decode's constant inputs (None = linked): ranges, tile sizes on the finest VAE grid (the decode
-    checks the model's own), overlaps under half a tile."""
-    within_widgets(VIDEO_DECODE, AVGenVideoDecode, spatial_tile=spatial_tile, spatial_overlap=spatial_overlap,
-                   temporal_tile=temporal_tile, temporal_overlap=temporal_overlap)
-    if tiling is not None and tiling not in TILING_MODES:
-        raise NodeInputError(VIDEO_DECODE, f"tiling must be one of {', '.join(TILING_MODES)}, got {tiling!r}")
+                        temporal_overlap=None, cell: int = FINEST_SIDE_STEP) -> None:
+    """Video Decode's constant inputs (None = linked): ranges and choices, tile sizes in whole latent cells of
+    `cell` pixels (the VAE's when known, else the finest of any supported VAE) and frames, overlaps under half a
+    tile."""
+    within_widgets(VIDEO_DECODE, AVGenVideoDecode, tiling=tiling, spatial_tile=spatial_tile,
+                   spatial_overlap=spatial_overlap, temporal_tile=temporal_tile, temporal_overlap=temporal_overlap)
     if tiling == "off":
         return
-    for name, value, step in (("spatial_tile", spatial_tile, FINEST_SIDE_STEP),
-                              ("spatial_overlap", spatial_overlap, FINEST_SIDE_STEP),
-                              ("temporal_tile", temporal_tile, 8), ("temporal_overlap", temporal_overlap, 8)):
+    for name, value, step in (("spatial_tile", spatial_tile, cell), ("spatial_overlap", spatial_overlap, cell),
+                              ("temporal_tile", temporal_tile, VIDEO_SCALE_FACTORS[0]),
+                              ("temporal_overlap", temporal_overlap, VIDEO_SCALE_FACTORS[0])):
         multiple_of(VIDEO_DECODE, name, value, step, 0, "tiles are whole latent cells")
     for axis, tile, overlap in (("spatial", spatial_tile, spatial_overlap),
                                 ("temporal", temporal_tile, temporal_overlap)):
@@ -134,9 +134,10 @@ class AVGenVideoDecode:
                                  temporal_overlap=temporal_overlap)
 
     def decode(self, video_vae, latent, tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap):
-        check_tiling_values(tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap)
-        latent = _check_latent(VIDEO_DECODE, latent)
         vae = video_vae.vae
+        check_tiling_values(tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap,
+                            cell=vae.config.decoder_scale[1])
+        latent = _check_latent(VIDEO_DECODE, latent)
         if vae.decoder is None:
             raise NodeInputError(VIDEO_DECODE, "video_vae was loaded without its decoder")
         try:

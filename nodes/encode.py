@@ -52,14 +52,12 @@ def _check_latent(node: str, latent) -> AVLatent:
 
 def check_image_encode_values(width=None, height=None, resize_mode=None, crf=None,
                               cell: tuple[int, int] = (FINEST_SIDE_STEP, FINEST_SIDE_STEP)) -> None:
-    """Image Encode's constant inputs (None = linked): sizes on the VAE's (height, width) grid `cell` (when
-    unknown, the finest of any supported VAE), crf, resize mode."""
+    """Image Encode's constant inputs (None = linked): ranges and choices, sizes on the VAE's (height, width) grid
+    `cell` (when unknown, the finest of any supported VAE)."""
     node = "AVGenImageEncode"
     check_side(node, "width", width, cell[1])
     check_side(node, "height", height, cell[0])
-    within_widgets(node, AVGenImageEncode, width=width, height=height, crf=crf)
-    if resize_mode is not None and resize_mode not in RESIZE_MODES:
-        raise NodeInputError(node, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
+    within_widgets(node, AVGenImageEncode, width=width, height=height, resize_mode=resize_mode, crf=crf)
 
 
 class AVGenImageEncode:
@@ -136,12 +134,20 @@ class AVGenVideoEncode:
             }
         }
 
+    @classmethod
+    def check_values(cls, resize_mode=None) -> None:
+        """The constant input's check (None = linked): a known resize mode."""
+        within_widgets("AVGenVideoEncode", cls, resize_mode=resize_mode)
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, resize_mode=None):
+        return validation_result(cls.check_values, resize_mode=resize_mode)
+
     def encode(self, video_vae, images, latent: AVLatent, resize_mode: str, keep: bool):
         node = "AVGenVideoEncode"
+        self.check_values(resize_mode)
         latent = _check_latent(node, latent)
         images = _check_image(node, "images", images)
-        if resize_mode not in RESIZE_MODES:
-            raise NodeInputError(node, f"resize_mode must be one of {', '.join(RESIZE_MODES)}, got {resize_mode!r}")
         needed, given = latent.pixel_frames, images.shape[0]
         if given < needed:
             step = VIDEO_SCALE_FACTORS[0]

@@ -43,8 +43,6 @@ def key_frame_range(item) -> tuple[int, int] | None:
 
 def check_position(position: float | None, unit: str | None) -> None:
     """What a key position must be whatever the clip: a fraction in [0, 1], seconds >= 0, a whole frame number."""
-    if unit is not None and unit not in UNITS:
-        raise NodeInputError(NODE, f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
     if position is None or unit is None:
         return
     if unit == "fraction" and not 0.0 <= position <= 1.0:
@@ -58,17 +56,15 @@ def check_position(position: float | None, unit: str | None) -> None:
 
 def check_values(position=None, unit=None, strength=None, resize_mode=None, crf=None) -> None:
     """The constant inputs' checks (None = linked); where the key lands in the clip is checked at run time."""
-    within_widgets(NODE, AVGenKeyframe, position=position, strength=strength, crf=crf)
+    within_widgets(NODE, AVGenKeyframe, position=position, unit=unit, strength=strength, resize_mode=resize_mode,
+                   crf=crf)
     check_position(position, unit)
-    if resize_mode is not None and resize_mode not in KEY_RESIZE_MODES:
-        raise NodeInputError(NODE, f"resize_mode must be one of {', '.join(KEY_RESIZE_MODES)}, got {resize_mode!r}")
 
 
 def resolve_position(position: float, unit: str, latent: AVLatent) -> int:
-    """Frame index of a key position: frames (negative counts from the end, -1 = last frame), seconds, or a
-    fraction of the clip (0 = first frame, 1 = last frame, rounded to the nearest frame)."""
+    """Frame index of a key position that passed `check_position`: frames (negative counts from the end, -1 = last
+    frame), seconds, or a fraction of the clip (0 = first frame, 1 = last frame, rounded to the nearest frame)."""
     frames, fps = latent.pixel_frames, latent.fps
-    check_position(position, unit)
     if unit == "fraction":
         return round(position * (frames - 1))
     if unit == "seconds":

@@ -2,17 +2,19 @@
 fps, with an optional first-frame image conditioning."""
 from __future__ import annotations
 
+import itertools
 import logging
 
 import torch
 
 from ..models.audio.audio_vae import AudioVAEConfig
-from ..models.positions import VIDEO_SCALE_FACTORS, latent_shape_for
+from ..models.audio.vocoder_config import GRIFFIN_LIM_TYPE
+from ..models.positions import AUDIO_LATENTS_PER_SECOND, VIDEO_SCALE_FACTORS, audio_latent_frames, latent_shape_for
 from ..models.sampling import LatentIndexConditioning
 from ..models.sampling.state import AudioGrid
 from ..models.video_vae.config import VideoVAEConfig
 from .errors import NodeInputError
-from .input_checks import multiple_of, validation_result, within
+from .input_checks import multiple_of, number, validation_result, within_widgets
 from .types import AV_LATENT, MODEL, VIDEO_LATENT, AVLatent, ModelHandle, VideoLatent
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,17 @@ def video_scale_factors(model: ModelHandle) -> tuple[int, int, int]:
     return scale
 
 
+def audio_frames_needed(model: ModelHandle) -> int:
+    """Audio latent frames the model's audio decoder needs: 1, or enough for two decoded mel frames when the
+    checkpoint's vocoder is Griffin-Lim (AVGen-Tiny: it inverts a centred STFT, (mel frames - 1) hops long)."""
+    config = model.checkpoint.config
+    vocoder, audio_vae = config.get("vocoder"), config.get("audio_vae")
+    if not (isinstance(vocoder, dict) and vocoder.get("type") == GRIFFIN_LIM_TYPE and audio_vae):
+        return 1
+    decoded_frames = AudioVAEConfig.from_config(audio_vae).decoded_frames
+    return next(t for t in itertools.count(1) if decoded_frames(t) >= 2)
+
+
 def check_side(node: str, name: str, value: int | None, step: int = VIDEO_SCALE_FACTORS[1]) -> None:
     """Named error unless `value` is a multiple of `step` (the VAE's pixels per latent cell) and >= 64."""
     multiple_of(node, name, value, step, MIN_SIDE, f"the video VAE works on {step}x{step} pixel blocks")
@@ -73,6 +86,7 @@ def check_side(node: str, name: str, value: int | None, step: int = VIDEO_SCALE_
 
 def check_frames(node: str, name: str, frames: int | None) -> None:
     """Named error unless `frames` = 8k + 1."""
+    number(node, name, frames)
     step = VIDEO_SCALE_FACTORS[0]
     if frames is not None and (frames < 1 or (frames - 1) % step):
         lower = max(1, (frames - 1) // step * step + 1)
@@ -105,22 +119,31 @@ def _first_frame_conditioning(first_frame: VideoLatent, strength: float, video_s
 
 
 def check_values(width=None, height=None, frames=None, seconds=None, fps=None, batch_size=None,
-                 first_frame_strength=None, cell: tuple[int, int] = (FINEST_SIDE_STEP, FINEST_SIDE_STEP)) -> None:
+                 first_frame_strength=None, cell: tuple[int, int] = (FINEST_SIDE_STEP, FINEST_SIDE_STEP),
+                 audio_frames: int = 1) -> None:
     """The constant inputs' checks (None = linked). `cell`: the model's (height, width) pixels per latent cell
-    when known, else the finest of any supported model."""
+    and `audio_frames`: the audio latent frames its decoder needs, when known (else what any supported model
+    takes)."""
     check_side(NODE, "width", width, cell[1])
     check_side(NODE, "height", height, cell[0])
     if seconds == 0:  # frames is used
         check_frames(NODE, "frames", frames)
-    for name, value, spec in (("width", width, SIDE), ("height", height, SIDE), ("frames", frames, FRAMES),
-                              ("seconds", seconds, SECONDS), ("fps", fps, FPS), ("batch_size", batch_size, BATCH),
-                              ("first_frame_strength", first_frame_strength, STRENGTH)):
-        within(NODE, name, value, spec)
-    if seconds and fps is not None:
-        counted = frames_for_seconds(seconds, fps)
-        if counted > MAX_FRAMES:
-            raise NodeInputError(NODE, f"seconds {seconds:g} at {fps:g} fps is {counted} frames, more than the "
-                                       f"maximum {MAX_FRAMES}")
+    within_widgets(NODE, AVGenEmptyAVLatent, width=width, height=height, frames=frames, seconds=seconds, fps=fps,
+                   batch_size=batch_size, first_frame_strength=first_frame_strength)
+    if fps is None or seconds is None or (not seconds and frames is None):
+        return
+    length = f"{frames} frames at {fps:g} fps"
+    if seconds:
+        frames = frames_for_seconds(seconds, fps)
+        length = f"seconds {seconds:g} at {fps:g} fps"
+        if frames > MAX_FRAMES:
+            raise NodeInputError(NODE, f"{length} is {frames} frames, more than the maximum {MAX_FRAMES}")
+    audio = audio_latent_frames(frames, fps)
+    if audio < audio_frames:
+        raise NodeInputError(NODE, f"{length} last {frames / fps:.3f} s: the audio latent "
+                                   f"({AUDIO_LATENTS_PER_SECOND:g} frames per second) would have {audio} frame(s), "
+                                   "too few to decode (at least 1; 2 with AVGen-Tiny's Griffin-Lim vocoder): use "
+                                   "more frames or a lower fps")
 
 
 class AVGenEmptyAVLatent:
@@ -175,7 +198,8 @@ class AVGenEmptyAVLatent:
     def make(self, model: ModelHandle, width: int, height: int, frames: int, seconds: float, fps: float,
              batch_size: int, first_frame: VideoLatent | None = None, first_frame_strength: float = 1.0):
         scale = video_scale_factors(model)
-        check_values(width, height, frames, seconds, fps, batch_size, first_frame_strength, cell=scale[1:])
+        check_values(width, height, frames, seconds, fps, batch_size, first_frame_strength, cell=scale[1:],
+                     audio_frames=audio_frames_needed(model))
         notes = []
         if seconds > 0:
             frames = frames_for_seconds(seconds, fps)

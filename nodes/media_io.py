@@ -44,7 +44,10 @@ def _path(node: str, input_name: str, name: str, placeholder: str):
         raise NodeInputError(node, f"{input_name}: {exc}") from exc
 
 
-def _validate(node: str, input_name: str, name: str, placeholder: str):
+def _validate(node: str, input_name: str, name: str | None, placeholder: str):
+    """VALIDATE_INPUTS' answer: True when the file is there (or the name comes from a link: None)."""
+    if name is None:
+        return True
     try:
         _path(node, input_name, name, placeholder)
     except NodeInputError as exc:
@@ -82,7 +85,7 @@ class AVGenLoadImage:
             "image_upload": True, "tooltip": "Image file in the input folder (png, jpg, webp, gif, tiff, ...)."})}}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, image):
+    def VALIDATE_INPUTS(cls, image=None):
         return _validate(LOAD_IMAGE, "image", image, NO_IMAGES)
 
     @classmethod
@@ -113,7 +116,7 @@ class AVGenLoadAudio:
             "tooltip": "Audio file (or video with an audio track) in the input folder."})}}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, audio):
+    def VALIDATE_INPUTS(cls, audio=None):
         return _validate(LOAD_AUDIO, "audio", audio, NO_AUDIO)
 
     @classmethod
@@ -158,7 +161,7 @@ class AVGenLoadVideo:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, video):
+    def VALIDATE_INPUTS(cls, video=None):
         return _validate(LOAD_VIDEO, "video", video, NO_VIDEOS)
 
     @classmethod

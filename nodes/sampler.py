@@ -165,10 +165,10 @@ def _step_callback(reporter: comfy_adapter.ProgressReporter, preview_vae):
 
 def check_values(seed=None, steps=None, schedule=None, denoise=None, stg_blocks=None, video_stg=None,
                  audio_stg=None, **scales) -> None:
-    """The constant inputs' checks (None = linked): widget ranges, the schedule's step count, stg_blocks' syntax
-    and STG scales without blocks."""
-    within_widgets(NODE, AVGenSampler, seed=seed, steps=steps, denoise=denoise, video_stg=video_stg,
-                   audio_stg=audio_stg, **scales)
+    """The constant inputs' checks (None = linked): widget ranges and choices, the schedule's step count,
+    stg_blocks' syntax and STG scales without blocks."""
+    within_widgets(NODE, AVGenSampler, seed=seed, steps=steps, schedule=schedule, denoise=denoise,
+                   video_stg=video_stg, audio_stg=audio_stg, **scales)
     if schedule is not None and steps is not None and denoise is not None:
         schedule_sigmas(schedule, steps, denoise, PIPELINE_TOKENS)
     if stg_blocks is not None and stg_block_words(stg_blocks) == [] and (video_stg or audio_stg):

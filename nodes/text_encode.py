@@ -18,6 +18,7 @@ from ..models.text.text_embedder import TextEmbedder
 from ..models.text.tokenizer import GemmaTokenizer
 from . import comfy_adapter, model_cache, prompt_cache
 from .errors import NodeInputError
+from .input_checks import validation_result
 from .types import CONDITIONING, MODEL, TEXT_ENCODER, Conditioning, ModelHandle, TextEncoderHandle
 
 NODE = "AVGenTextEncode"
@@ -138,9 +139,20 @@ class AVGenTextEncode:
             }
         }
 
-    def encode(self, text_encoder, model, prompt, negative_prompt=""):
-        if not isinstance(prompt, str) or not prompt.strip():
+    @classmethod
+    def check_values(cls, prompt=None) -> None:
+        """The constant input's check (None = linked): a prompt with words in it."""
+        if prompt is not None and not str(prompt).strip():
             raise NodeInputError(NODE, "prompt is empty; describe the video and its sound")
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, prompt=None):
+        return validation_result(cls.check_values, prompt=prompt)
+
+    def encode(self, text_encoder, model, prompt, negative_prompt=""):
+        if not isinstance(prompt, str):
+            raise NodeInputError(NODE, f"prompt must be text, got {type(prompt).__name__}")
+        self.check_values(prompt)
         negative_prompt = negative_prompt or ""
         (video, audio), (negative_video, negative_audio) = [
             (v.to(model.device, model.dtype), a.to(model.device, model.dtype))

@@ -140,11 +140,12 @@ def test_video_decode_bad_inputs_are_named(handles):
     with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_overlap 384 must be less than half the "
                                              "spatial_tile 768"):
         node.decode(video, latent, "on", 768, 384, 80, 24)
-    with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_tile 100 must be a multiple of 16 .*use 96 "
-                                             "or 112"):
+    with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_tile 100 must be a multiple of 32 .*use 96 "
+                                             "or 128"):
         node.decode(video, latent, "on", 100, 0, 80, 24)
-    with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_tile_px must be a multiple of 32"):
-        node.decode(video, latent, "on", 112, 0, 80, 24)  # on the finest grid, not on this VAE's
+    with pytest.raises(NodeInputError, match="AVGenVideoDecode: spatial_overlap 48 must be a multiple of 32 .*use 32 "
+                                             "or 64"):
+        node.decode(video, latent, "on", 768, 48, 80, 24)  # on the finest grid, not on this VAE's
     with pytest.raises(NodeInputError, match="AVGenVideoDecode: tiling must be one of"):
         node.decode(video, latent, "sometimes", **DEFAULT_TILES)
     with pytest.raises(NodeInputError, match=r"AVGenVideoDecode: video VAE decode expects a latent \(B, 4"):
