@@ -38,15 +38,6 @@ NO_POSE_FILES = "(no .json files in the input folder)"
 FACTORS = ("auto", "1", "2", "4")
 
 
-def check_reference_values(node: str, node_class, resize_mode=None, strength=None, attention_strength=None,
-                           downscale_factor=None, temporal_factor=None, **widgets) -> None:
-    """The reference inputs' checks shared by the control nodes, and those of the node's other `widgets` (None =
-    linked): choices and widget ranges."""
-    within_widgets(node, node_class, resize_mode=resize_mode, strength=strength,
-                   attention_strength=attention_strength, downscale_factor=downscale_factor,
-                   temporal_factor=temporal_factor, **widgets)
-
-
 def reference_factors(node: str, model: ModelHandle, downscale: str, temporal: str) -> tuple[int, int]:
     """(downscale factor, temporal factor): "auto" = the LoRA stack's IC-LoRA metadata (1 when none sets it)."""
     try:
@@ -167,7 +158,7 @@ class AVGenDepthEncode:
     @classmethod
     def VALIDATE_INPUTS(cls, convention=None, resize_mode=None, strength=None, attention_strength=None,
                         downscale_factor=None, temporal_factor=None):
-        return validation_result(functools.partial(check_reference_values, "AVGenDepthEncode", cls),
+        return validation_result(functools.partial(within_widgets, "AVGenDepthEncode", cls),
                                  convention=convention, resize_mode=resize_mode, strength=strength,
                                  attention_strength=attention_strength, downscale_factor=downscale_factor,
                                  temporal_factor=temporal_factor)
@@ -175,8 +166,9 @@ class AVGenDepthEncode:
     def encode(self, model, video_vae, latent, depth, convention, resize_mode, strength, attention_strength,
                downscale_factor, temporal_factor):
         node = "AVGenDepthEncode"
-        check_reference_values(node, AVGenDepthEncode, resize_mode, strength, attention_strength, downscale_factor,
-                               temporal_factor, convention=convention)
+        within_widgets(node, AVGenDepthEncode, convention=convention, resize_mode=resize_mode, strength=strength,
+                       attention_strength=attention_strength, downscale_factor=downscale_factor,
+                       temporal_factor=temporal_factor)
         latent = _check_latent(node, latent)
         if not isinstance(depth, torch.Tensor) or depth.ndim != 4 or 0 in depth.shape:
             shape = tuple(depth.shape) if isinstance(depth, torch.Tensor) else type(depth).__name__
@@ -237,7 +229,7 @@ class AVGenPoseEncode:
                      drawing: bool | None = None, **reference) -> None:
         """Pose Encode's constant inputs (None = linked; `drawing`: keypoints are drawn, None = unknown)."""
         node = "AVGenPoseEncode"
-        check_reference_values(node, cls, unit=unit, min_confidence=min_confidence, **reference)
+        within_widgets(node, cls, unit=unit, min_confidence=min_confidence, **reference)
         if key_positions is not None and unit is not None:
             try:
                 key_position_values(key_positions, unit)

@@ -24,12 +24,7 @@ MIN_SIDE = 64  # the 19B decoder pads by reflection: latent sides must be >= 2
 MAX_SIDE = 8192
 MAX_FRAMES = 8 * 1250 + 1
 FINEST_SIDE_STEP = 16  # pixels per latent cell of the finest supported VAE (AVGen-Tiny; the LTX VAEs: 32)
-SIDE = {"min": MIN_SIDE, "max": MAX_SIDE, "step": FINEST_SIDE_STEP}
-FRAMES = {"min": 1, "max": MAX_FRAMES, "step": 8}
-SECONDS = {"min": 0.0, "max": 600.0, "step": 0.01}
-FPS = {"min": 1.0, "max": 240.0, "step": 0.01}
-BATCH = {"min": 1, "max": 64}
-STRENGTH = {"min": 0.0, "max": 1.0, "step": 0.01}
+SIDE = {"min": MIN_SIDE, "max": MAX_SIDE, "step": FINEST_SIDE_STEP}  # the width / height widgets (also Image Encode)
 
 
 def audio_latent_layout(model: ModelHandle) -> tuple[int, int]:
@@ -170,20 +165,20 @@ class AVGenEmptyAVLatent:
                                                                      "AVGen-Tiny)."}),
                 "height": ("INT", {"default": 512, **SIDE, "tooltip": "Height in pixels, a multiple of 32 (16 for "
                                                                       "AVGen-Tiny)."}),
-                "frames": ("INT", {"default": 121, **FRAMES,
+                "frames": ("INT", {"default": 121, "min": 1, "max": MAX_FRAMES, "step": 8,
                                    "tooltip": "Frame count, 8k+1 (97, 121, 161, ...). Ignored when seconds > 0."}),
-                "seconds": ("FLOAT", {"default": 0.0, **SECONDS,
+                "seconds": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 600.0, "step": 0.01,
                                       "tooltip": "Clip length in seconds; 0 = use frames. Rounded to the nearest "
                                                  "8k+1 frames at fps (the node reports the result)."}),
-                "fps": ("FLOAT", {"default": 24.0, **FPS,
+                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 240.0, "step": 0.01,
                                   "tooltip": "Frames per second of the clip; sets the timing of video and audio."}),
-                "batch_size": ("INT", {"default": 1, **BATCH,
+                "batch_size": ("INT", {"default": 1, "min": 1, "max": 64,
                                        "tooltip": "Clips generated at once (each gets its own noise)."}),
             },
             "optional": {
                 "first_frame": (VIDEO_LATENT, {"tooltip": "Encoded image (AVGen Image Encode, same width and "
                                                           "height) that becomes the first frame."}),
-                "first_frame_strength": ("FLOAT", {"default": 1.0, **STRENGTH,
+                "first_frame_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                                    "tooltip": "1 keeps the first frame exactly; lower values let "
                                                               "the sampler change it."}),
             },

@@ -59,14 +59,10 @@ def stg_block_words(text: str) -> list[str] | tuple[int, ...]:
     words = [w.lower() for w in text.replace(",", " ").split()]
     if words in (["auto"], ["none"], []):
         return [] if words == ["none"] else words
-    try:
-        blocks = tuple(int(w) for w in words)
-    except ValueError:
-        blocks = (-1,)
-    if min(blocks) < 0:
+    if not all(w.isascii() and w.isdigit() for w in words):
         raise NodeInputError(NODE, f"stg_blocks {text!r} must be 'auto', 'none' or block numbers like '29' or "
                                    "'28, 29'")
-    return blocks
+    return tuple(int(w) for w in words)
 
 
 def parse_stg_blocks(text: str, model: ModelHandle) -> tuple[tuple[int, ...], list[str]]:
