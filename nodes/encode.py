@@ -12,7 +12,7 @@ from ..models.positions import VIDEO_SCALE_FACTORS
 from .errors import NodeInputError
 from .input_checks import validation_result, within_widgets
 from .latent import FINEST_SIDE_STEP, SIDE, check_side
-from .types import AUDIO, AUDIO_VAE, AV_LATENT, IMAGE, VIDEO_LATENT, VIDEO_VAE, AVLatent, VideoLatent
+from .types import AUDIO, AUDIO_VAE, AV_LATENT, IMAGE, VIDEO_LATENT, VIDEO_VAE, AVLatent, PixelSource, VideoLatent
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,21 @@ def _to_batch(node: str, what: str, latent: torch.Tensor, batch: int) -> torch.T
     if latent.shape[0] not in (1, batch):
         raise NodeInputError(node, f"{what} has a batch of {latent.shape[0]}, the AV latent {batch}")
     return latent.expand(batch, *latent.shape[1:]).contiguous()
+
+
+def compressed(frames: torch.Tensor, crf: int) -> torch.Tensor:
+    """(N, H, W, 3) in 0..1 through one H.264 frame each at `crf` (0 = unchanged), as the official pipelines do."""
+    if crf <= 0:
+        return frames
+    return torch.stack([torch.from_numpy(h264_roundtrip(to_uint8(f), crf)) for f in frames]).float() / 255.0
+
+
+def encode_source(video_vae, source: PixelSource, height: int, width: int) -> torch.Tensor:
+    """`source` fitted to height x width pixels and encoded: normalized latent (1, C, F, H', W'), float32 on the
+    CPU."""
+    pixels = _to_vae_pixels(resize_frames(source.frames, height, width, source.resize_mode))
+    with torch.no_grad():
+        return video_vae.vae.encode(pixels).to("cpu", torch.float32)
 
 
 def _check_latent(node: str, latent) -> AVLatent:
@@ -100,12 +115,9 @@ class AVGenImageEncode:
         if image.shape[0] != 1:
             raise NodeInputError(node, f"image holds a batch of {image.shape[0]} images, one is expected: select one "
                                        "(e.g. with an image-from-batch node) before encoding")
-        frame = image[0]
-        if crf > 0:
-            frame = torch.from_numpy(h264_roundtrip(to_uint8(frame), crf)).to(torch.float32) / 255.0
-        pixels = _to_vae_pixels(resize_frames(frame.unsqueeze(0), height, width, resize_mode))
-        latent = video_vae.vae.encode(pixels).to("cpu")
-        return (VideoLatent(latent=latent, pixel_frames=1, height=height, width=width),)
+        source = PixelSource(compressed(image[:1], crf), resize_mode)
+        latent = encode_source(video_vae, source, height, width)
+        return (VideoLatent(latent=latent, pixel_frames=1, height=height, width=width, source=source),)
 
 
 class AVGenVideoEncode:

@@ -12,14 +12,14 @@ import logging
 
 import torch
 
-from ..media.frame_prep import RESIZE_MODES, h264_roundtrip, resize_frames, to_uint8
+from ..media.frame_prep import RESIZE_MODES
 from ..models.positions import VIDEO_SCALE_FACTORS
 from ..models.sampling import KeyframeConditioning, LatentIndexConditioning
-from .encode import _check_image, _check_latent, _to_batch, _to_vae_pixels
+from .encode import _check_image, _check_latent, _to_batch, compressed, encode_source
 from .errors import NodeInputError
 from .input_checks import validation_result, within_widgets
 from .latent import check_frames
-from .types import AV_LATENT, IMAGE, VIDEO_LATENT, VIDEO_VAE, AVLatent, VideoLatent
+from .types import AV_LATENT, IMAGE, VIDEO_LATENT, VIDEO_VAE, AVLatent, PixelSource, VideoLatent
 
 log = logging.getLogger(__name__)
 
@@ -80,29 +80,26 @@ def resolve_position(position: float, unit: str, latent: AVLatent) -> int:
     return frame % frames
 
 
-def _encode_image(video_vae, image, latent: AVLatent, resize_mode: str, crf: int) -> tuple[torch.Tensor, int]:
+def _encode_image(video_vae, image, latent: AVLatent, resize_mode: str, crf: int
+                  ) -> tuple[torch.Tensor, int, PixelSource]:
     frames = _check_image(NODE, "image", image)
     check_frames(NODE, "image frame count", frames.shape[0])
     if resize_mode == "none" and tuple(frames.shape[1:3]) != (latent.height, latent.width):
         raise NodeInputError(NODE, f"image is {frames.shape[2]}x{frames.shape[1]} but the clip is "
                                    f"{latent.width}x{latent.height} (resize_mode none): resize it or choose "
                                    "crop, pad or stretch")
-    if crf > 0:
-        frames = torch.stack([torch.from_numpy(h264_roundtrip(to_uint8(f), crf)) for f in frames]).float() / 255.0
-    pixels = _to_vae_pixels(resize_frames(frames, latent.height, latent.width,
-                                          "stretch" if resize_mode == "none" else resize_mode))
-    with torch.no_grad():
-        return video_vae.vae.encode(pixels).to("cpu", torch.float32), frames.shape[0]
+    source = PixelSource(compressed(frames, crf), "stretch" if resize_mode == "none" else resize_mode)
+    return encode_source(video_vae, source, latent.height, latent.width), frames.shape[0], source
 
 
-def _check_image_latent(image_latent, latent: AVLatent) -> tuple[torch.Tensor, int]:
+def _check_image_latent(image_latent, latent: AVLatent) -> tuple[torch.Tensor, int, PixelSource | None]:
     if not isinstance(image_latent, VideoLatent):
         raise NodeInputError(NODE, f"image_latent must come from AVGen Image Encode, got {type(image_latent).__name__}")
     if (image_latent.width, image_latent.height) != (latent.width, latent.height):
         raise NodeInputError(NODE, f"image_latent was encoded at {image_latent.width}x{image_latent.height} but the "
                                    f"clip is {latent.width}x{latent.height}: encode it at the clip's size (or connect "
                                    "the image instead, which is resized)")
-    return image_latent.latent.to(torch.float32), image_latent.pixel_frames
+    return image_latent.latent.to(torch.float32), image_latent.pixel_frames, image_latent.source
 
 
 class AVGenKeyframe:
@@ -163,7 +160,7 @@ class AVGenKeyframe:
             raise NodeInputError(NODE, "the latent keeps its whole video (AVGen Video Encode with keep on), so a "
                                        "keyframe would be ignored: turn keep off or drop the keyframe")
         frame = resolve_position(position, unit, latent)
-        encoded, pixel_frames = self._key_latent(latent, video_vae, image, image_latent, resize_mode, crf)
+        encoded, pixel_frames, source = self._key_latent(latent, video_vae, image, image_latent, resize_mode, crf)
         notes = []
         step = VIDEO_SCALE_FACTORS[0]
         if pixel_frames > 1 and frame > 0 and (frame - 1) % step:
@@ -179,10 +176,10 @@ class AVGenKeyframe:
                                        f"{latent.video.shape[1]}: it was encoded with another model's video VAE")
         encoded = _to_batch(NODE, "the key", encoded, latent.video.shape[0])
         if frame == 0:
-            item = LatentIndexConditioning(latent=encoded, strength=float(strength), latent_idx=0)
+            item = LatentIndexConditioning(latent=encoded, strength=float(strength), latent_idx=0, source=source)
         else:
             item = KeyframeConditioning(latent=encoded, frame_idx=frame, strength=float(strength),
-                                        num_pixel_frames=pixel_frames)
+                                        num_pixel_frames=pixel_frames, source=source)
         notes.append(f"key of {pixel_frames} frame(s) at frame {frame} ({frame / latent.fps:.3f} s), strength "
                      f"{strength:g}, {'replacing the first frame' if frame == 0 else 'as guide tokens'}")
         for note in notes:
@@ -191,7 +188,8 @@ class AVGenKeyframe:
         return {"ui": {"text": notes}, "result": (result,)}
 
     @staticmethod
-    def _key_latent(latent, video_vae, image, image_latent, resize_mode, crf) -> tuple[torch.Tensor, int]:
+    def _key_latent(latent, video_vae, image, image_latent, resize_mode, crf
+                    ) -> tuple[torch.Tensor, int, PixelSource | None]:
         if (image is None) == (image_latent is None):
             raise NodeInputError(NODE, "connect exactly one of image or image_latent "
                                        + ("(both are connected)" if image is not None else "(neither is)"))

@@ -110,7 +110,7 @@ def _first_frame_conditioning(first_frame: VideoLatent, strength: float, video_s
     if latent.shape[0] not in (1, batch):
         raise NodeInputError(NODE, f"first_frame has a batch of {latent.shape[0]}, the latent {batch}: use one image")
     latent = latent.expand(batch, -1, -1, -1, -1).contiguous()
-    return LatentIndexConditioning(latent=latent, strength=float(strength), latent_idx=0)
+    return LatentIndexConditioning(latent=latent, strength=float(strength), latent_idx=0, source=first_frame.source)
 
 
 def check_values(width=None, height=None, frames=None, seconds=None, fps=None, batch_size=None,

@@ -206,7 +206,8 @@ def _video_vae_handle(chosen: tuple[str, LTXCheckpoint] | None, searched: str, d
     parts = [p for p in ("encoder", "decoder") if source.has(f"video_{p}")]
     key = model_cache.file_key(_file_paths(source), part="video_vae", dtype=dtype, device=device)
     load = _named_load(f"video VAE from {label}", lambda: source.load_video_vae(dtype, device, parts=parts))
-    return VideoVAEHandle(key, load, f"{label} (video VAE {'+'.join(parts)})")
+    family = next((source.families[c] for c in sorted(VIDEO_VAE_COMPONENTS) if c in source.families), source.family)
+    return VideoVAEHandle(key, load, f"{label} (video VAE {'+'.join(parts)})", family)
 
 
 def _audio_vae_handle(chosen: tuple[str, LTXCheckpoint] | None, searched: str, device) -> AudioVAEHandle:

@@ -184,7 +184,9 @@ class AVGenSampler:
     FUNCTION = "sample"
     RETURN_TYPES = (AV_LATENT,)
     RETURN_NAMES = ("latent",)
-    OUTPUT_TOOLTIPS = ("The denoised video and audio latents (decode them with the AVGen decode nodes).",)
+    OUTPUT_TOOLTIPS = ("The denoised video and audio latents (decode them with the AVGen decode nodes). The input's "
+                       "conditionings (first frame, keyframes, guides) stay attached, so AVGen Latent Upsample and a "
+                       "refinement pass honour them again.",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -284,7 +286,7 @@ class AVGenSampler:
             result = sample(transformer, video, audio, sigmas, generator=generator, batched_passes=batched_passes,
                             callback=_step_callback(reporter, preview_vae))
         out = latent.replace(video=result.video_latent.to("cpu"), audio=result.audio_latent.to("cpu"),
-                             has_video=True, has_audio=True, conditionings=())
+                             has_video=True, has_audio=True)
         return {"ui": {"text": notes}, "result": (out,)}
 
 

@@ -26,6 +26,7 @@ IMAGE = "IMAGE"
 MASK = "MASK"
 AUDIO = "AUDIO"
 CAMERA_PATH = "AVGEN_CAMERA_PATH"  # models.camera_path.CameraPath: per-frame pinhole cameras
+LATENT_UPSAMPLER = "AVGEN_LATENT_UPSAMPLER"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class VideoVAEHandle:
     key: str
     load: Callable[[], Any]
     label: str = ""
+    family: str | None = None  # "ltx2" / "ltx23" where the file tells it
 
     @property
     def vae(self):
@@ -127,13 +129,35 @@ class Conditioning:
 
 
 @dataclass(frozen=True)
+class PixelSource:
+    """The frames a conditioning latent was encoded from, to encode it again at another clip size (the latent
+    upsample node): (N, H, W, 3) in 0..1 at their own size (after any H.264 round trip) and how they are fitted to
+    the clip (a frame_prep resize mode)."""
+
+    frames: torch.Tensor
+    resize_mode: str
+
+
+@dataclass(frozen=True)
 class VideoLatent:
-    """AVGEN_VIDEO_LATENT: an encoded image or video, normalized latent (B, C, F, H, W) with its pixel size."""
+    """AVGEN_VIDEO_LATENT: an encoded image or video, normalized latent (B, C, F, H, W) with its pixel size and,
+    when known, the frames it was encoded from."""
 
     latent: torch.Tensor
     pixel_frames: int
     height: int
     width: int
+    source: PixelSource | None = None
+
+
+@dataclass(frozen=True)
+class UpsamplerHandle:
+    """AVGEN_LATENT_UPSAMPLER: a loaded models.upsampler.LatentUpsampler, its file name and release family
+    ("ltx2" / "ltx23", None when neither its metadata nor its name tells)."""
+
+    upsampler: Any
+    name: str
+    family: str | None
 
 
 @dataclass(frozen=True)

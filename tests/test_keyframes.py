@@ -123,7 +123,7 @@ def test_guide_keys_reach_the_dit_clean_at_their_positions_and_never_the_output(
         assert torch.equal(time, expected_t)
         assert torch.equal(height, torch.tensor([[0.0, 32], [0, 32], [32, 64], [32, 64]] * 2))
         assert torch.equal(width, torch.tensor([[0.0, 32], [32, 64], [0, 32], [32, 64]] * 2))
-    assert out.video.shape == latent.video.shape and out.conditionings == ()
+    assert out.video.shape == latent.video.shape and out.conditionings == latent.conditionings
     frames = handles.video_vae.vae.decode(out.video, noise=torch.zeros_like(out.video))
     assert frames.shape[2] == FRAMES  # no guide frame appended to the clip
     unguided = sample(handles, key(handles, empty(handles), 0, make_image(H, W, seed=7)))

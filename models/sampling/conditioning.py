@@ -13,7 +13,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -41,11 +41,13 @@ def _check_video_latent(state: LatentState, latent: torch.Tensor, what: str) -> 
 
 @dataclass(frozen=True)
 class LatentIndexConditioning:
-    """Replace latent frames starting at `latent_idx` by `latent` (B, C, F', H, W) with `strength`."""
+    """Replace latent frames starting at `latent_idx` by `latent` (B, C, F', H, W) with `strength`. `source`:
+    what the latent was encoded from, for callers that encode it again at another size (unused here)."""
 
     latent: torch.Tensor
     strength: float = 1.0
     latent_idx: int = 0
+    source: object = field(default=None, compare=False, repr=False)
 
     def apply_to(self, state: LatentState) -> LatentState:
         _check_video_latent(state, self.latent, "latent-index conditioning")
@@ -71,7 +73,8 @@ class KeyframeConditioning:
     """Append `latent` (B, C, F', H, W) as guide tokens placed at pixel frame `frame_idx` with `strength`.
 
     `num_pixel_frames` is how many pixel frames the latent encodes (1 for an image: time extent
-    [frame_idx, frame_idx + 1)). `attention_strength` None = no attention masking.
+    [frame_idx, frame_idx + 1)). `attention_strength` None = no attention masking. `source` as for
+    `LatentIndexConditioning`.
     """
 
     latent: torch.Tensor
@@ -79,6 +82,7 @@ class KeyframeConditioning:
     strength: float = 1.0
     num_pixel_frames: int = 1
     attention_strength: float | None = None
+    source: object = field(default=None, compare=False, repr=False)
 
     def apply_to(self, state: LatentState) -> LatentState:
         _check_video_latent(state, self.latent, "keyframe conditioning")
@@ -103,12 +107,13 @@ class ReferenceConditioning:
     pixels and temporally subsampled (frames 0, 1, 1 + S, 1 + 2S, ... for S = `temporal_scale_factor`). Positions
     (float32): the causal-fixed pixel bounds of the reference grid with time divided by (fps / S); if S != 1,
     time shifted by -(S - 1) x (end of the target's first frame, 1 / fps) and clamped at 0; height and width
-    times the downscale factor. `attention_strength` as for `KeyframeConditioning`.
+    times the downscale factor (a whole number from the IC-LoRA; any number >= 1 once the target was upsampled).
+    `attention_strength` as for `KeyframeConditioning`.
     """
 
     latent: torch.Tensor
     strength: float = 1.0
-    downscale_factor: int = 1
+    downscale_factor: float = 1
     temporal_scale_factor: int = 1
     attention_strength: float | None = None
 
@@ -118,10 +123,11 @@ class ReferenceConditioning:
         _check_strength("strength", self.strength)
         if self.attention_strength is not None:
             _check_strength("attention_strength", self.attention_strength)
-        for name in ("downscale_factor", "temporal_scale_factor"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"reference conditioning: {name} must be an integer >= 1, got {value}")
+        if not self.downscale_factor >= 1:
+            raise ValueError(f"reference conditioning: downscale_factor must be >= 1, got {self.downscale_factor}")
+        if int(self.temporal_scale_factor) != self.temporal_scale_factor or self.temporal_scale_factor < 1:
+            raise ValueError("reference conditioning: temporal_scale_factor must be an integer >= 1, got "
+                             f"{self.temporal_scale_factor}")
         g, latent = state.grid, self.latent
         if latent.ndim != 5 or latent.shape[0] != g.batch or latent.shape[1] != g.channels:
             raise ValueError(f"reference conditioning: latent has shape {tuple(latent.shape)}, expected "
@@ -140,7 +146,7 @@ class ReferenceConditioning:
             first_frame_end = state.positions[:, 0, 0:1, 1:2].to(torch.float32)
             positions[:, 0] = (positions[:, 0] - (step - 1) * first_frame_end).clamp_min(0)
         if self.downscale_factor != 1:
-            positions[:, 1:] = positions[:, 1:] * int(self.downscale_factor)
+            positions[:, 1:] = positions[:, 1:] * float(self.downscale_factor)
         return positions
 
 
