@@ -9,6 +9,8 @@ models dir (symlinks, nothing copied):
     text_encoders/gemma3_tiny/          -> golden/gemma3_tiny/                  (Hugging Face folder)
     loras/example_*_lora.safetensors    small LoRAs made for the tiny LTX-2.3 checkpoint (written, not linked)
     loras/ltx-2.3-22b-ic-lora-*         a small IC-LoRA for it with reference metadata (written, not linked)
+    loras/ltx-2.3-22b-distilled-lora-*  a small LoRA for it under the distilled LoRA's name (written)
+    latent_upscale_models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors -> golden_next/ltx23/upsampler_spatial_x2
 `shipped_models_dir` links the same files under the names the shipped workflows default to, so those
 workflows validate unchanged.
 """
@@ -34,6 +36,11 @@ EXAMPLE_INPUTS = WORKFLOWS_DIR / "inputs"
 TINY_LORAS = ("example_style_lora.safetensors", "example_motion_lora.safetensors")
 # The IC-LoRA the shipped depth / pose control workflows use, with the metadata of the released file.
 TINY_IC_LORAS = {"ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors": {"reference_downscale_factor": "2"}}
+# The two-stage workflows' distilled LoRA and latent upscaler (tools/build_workflows.py), for the tiny LTX-2.3 model:
+# a small LoRA, and the golden_next upsampler of the tiny checkpoints' 4 latent channels.
+TINY_DISTILLED_LORA = "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
+TINY_UPSCALERS = {"ltx-2.3-spatial-upscaler-x2-1.1.safetensors":
+                  SHARED_GOLDEN.parent / "golden_next" / "ltx23" / "upsampler_spatial_x2.safetensors"}
 
 __all__ = ["cache_dir", "input_dir", "models_dir", "output_dir", "shipped_models_dir"]
 
@@ -54,9 +61,13 @@ def link_models(root: Path, checkpoints: dict[str, Path], text_encoders: dict[st
 
 
 def add_tiny_loras(root: Path) -> Path:
-    """loras/<name> for each of TINY_LORAS under a models dir: LoRAs made for the tiny LTX-2.3 checkpoint."""
-    for seed, name in enumerate(TINY_LORAS):
+    """loras/<name> for each of TINY_LORAS (and the distilled LoRA's name) under a models dir: LoRAs made for the
+    tiny LTX-2.3 checkpoint; latent_upscale_models/ with TINY_UPSCALERS."""
+    for seed, name in enumerate((*TINY_LORAS, TINY_DISTILLED_LORA)):
         write_tiny_lora(root / "loras" / name, TINY_LTX23, seed)
+    (root / "latent_upscale_models").mkdir(parents=True, exist_ok=True)
+    for name, target in TINY_UPSCALERS.items():
+        (root / "latent_upscale_models" / name).symlink_to(target)
     return root
 
 

@@ -26,7 +26,7 @@ from comfyui_avgen.runner.workflow_builder import (
     build_workflow,
     dumps,
 )
-from comfyui_avgen.tiny.builtin import BUILTIN_NAME
+from comfyui_avgen.tiny.builtin import BUILTIN_NAME, BUILTIN_UPSCALER_NAME
 from comfyui_avgen.tiny.generate import GenerationSettings
 from example_media import AUDIO_NAME, IMAGE_NAME, VIDEO_NAME, write_all
 from example_media import DEPTH_NAME, KEY_NAMES, POSE_KEY_POSITIONS, POSE_NAME
@@ -391,6 +391,148 @@ def pose_control() -> WorkflowSpec:
                              "IC-LoRA (loras/) + key poses (input folder)", "AVGen/pose_control")
 
 
+# Two-stage generation (the official TI2Vid two-stage / keyframe pipelines): stage 1 at half the size with the dev
+# schedule and guidance, the latent upsampled x2, stage 2 refined by the distilled LoRA's 3-step schedule without
+# guidance. The decoders and the save node move one column right.
+UPSCALER, DISTILLED_LORA, UPSAMPLE, REFINE = "Upscaler", "Distilled LoRA", "Upsample", "Refine"
+N_UPSCALER, N_DISTILLED_LORA, N_UPSAMPLE, N_REFINE = 51, 52, 53, 54
+UPSCALER_FILE = "ltx-2.3-spatial-upscaler-x2-1.1.safetensors"
+DISTILLED_LORA_FILE = "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
+STAGE_2 = {"schedule": "distilled_stage2", "denoise": 1.0, "video_cfg": 1.0, "audio_cfg": 1.0, "video_stg": 0.0,
+           "audio_stg": 0.0, "stg_blocks": "none", "video_modality": 1.0, "audio_modality": 1.0,
+           "video_rescale": 0.0, "audio_rescale": 0.0}
+# AVGen-Tiny has no distilled variant: its refinement is the end of its own dev schedule with its guidance.
+TINY_STAGE_2 = {"steps": 8, "schedule": "dev_token_shift", "denoise": 0.4}
+TWO_STAGE_COLUMNS = (*COLUMNS, 2000, 2400)
+
+
+def _two_stage_nodes(upscaler: str, lora: str | None, refine_widgets: dict, prefix: str) -> list[NodeSpec]:
+    """Upscaler loader, optional distilled LoRA, upsample node, refinement sampler, decoders and save."""
+    x = TWO_STAGE_COLUMNS
+    nodes = [NodeSpec(N_UPSCALER, "AVGenLatentUpsamplerLoader", UPSCALER, (x[3], 40),
+                      {"upscale_model": upscaler, "dtype": "auto", "device": "auto"},
+                      models=tuple(download_entries([upscaler])))]
+    if lora:
+        nodes.append(NodeSpec(N_DISTILLED_LORA, "AVGenLoraLoader", DISTILLED_LORA, (x[3], 200),
+                              {"lora_name": lora, "video_strength": 1.0, "audio_strength": 1.0},
+                              models=tuple(download_entries([lora]))))
+    nodes += [
+        NodeSpec(N_UPSAMPLE, "AVGenLatentUpsample", UPSAMPLE, (x[3], 400),
+                 {"audio": "keep", "ic_lora_guides": "keep", "frames_per_chunk": 4}),
+        NodeSpec(N_REFINE, "AVGenSampler", REFINE, (x[4], 40), {"seed": SEED + 1, **refine_widgets}),
+        NodeSpec(N_VDEC, "AVGenVideoDecode", VIDEO_DECODE, (x[5], 40), {"tiling": "auto"}),
+        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[5], 320)),
+        NodeSpec(N_SAVE, "AVGenAudioSyncSave", SAVE, (x[6], 40), {"filename_prefix": prefix, "crf": 19}),
+    ]
+    return nodes
+
+
+def _two_stage_links(stage_1_latent: tuple[int, str], lora: bool) -> tuple:
+    """Stage 1 sampler -> upsample -> refine -> decoders -> save, with the models wired in."""
+    refine_model = (N_DISTILLED_LORA, "model") if lora else (N_CKPT, "model")
+    return (
+        *CORE_LINKS,
+        (stage_1_latent, (N_SAMPLER, "latent")),
+        *((((N_CKPT, "model"), (N_DISTILLED_LORA, "model")),) if lora else ()),
+        (refine_model, (N_REFINE, "model")),
+        ((N_PROMPT, "conditioning"), (N_REFINE, "conditioning")),
+        ((N_SAMPLER, "latent"), (N_UPSAMPLE, "latent")),
+        ((N_UPSCALER, "upscale_model"), (N_UPSAMPLE, "upscale_model")),
+        ((N_CKPT, "video_vae"), (N_UPSAMPLE, "video_vae")),
+        ((N_UPSAMPLE, "latent"), (N_REFINE, "latent")),
+        ((N_CKPT, "video_vae"), (N_SAMPLER, "preview_vae")),
+        ((N_CKPT, "video_vae"), (N_REFINE, "preview_vae")),
+        ((N_CKPT, "video_vae"), (N_VDEC, "video_vae")),
+        ((N_REFINE, "latent"), (N_VDEC, "latent")),
+        ((N_VDEC, "frames"), (N_SAVE, "images")),
+        ((N_VDEC, "fps"), (N_SAVE, "fps")),
+        ((N_CKPT, "audio_vae"), (N_ADEC, "audio_vae")),
+        ((N_REFINE, "latent"), (N_ADEC, "latent")),
+        ((N_ADEC, "audio"), (N_SAVE, "audio")),
+    )
+
+
+def _two_stage_groups(input_note: str | None, input_height: float, clip_note: str, stage_1_note: str,
+                      stage_1_height: float, stage_2_note: str) -> tuple[GroupSpec, ...]:
+    x = TWO_STAGE_COLUMNS
+    groups = _groups(input_note, input_height, clip_note, stage_1_note, stage_1_height, OUTPUT_NOTE)[:-1]
+    return (*groups,
+            GroupSpec("Upscaler (latent_upscale_models/) + upsample", (x[3] - 20, GROUP_TOP, 380, 680), MODELS_COLOR,
+                      GROUP_FONT),
+            GroupSpec(stage_2_note, (x[4] - 20, GROUP_TOP, 360, 560), GENERATE_COLOR, GROUP_FONT),
+            GroupSpec(OUTPUT_NOTE, (x[5] - 20, GROUP_TOP, 760, 500), OUTPUT_COLOR, GROUP_FONT))
+
+
+STAGE_1_NOTE = f"Stage 1 at half size: dev, {STEPS} steps"
+STAGE_2_NOTE = "Stage 2 at full size: distilled LoRA, 3 steps"
+HALF_WIDTH, HALF_HEIGHT = WIDTH, HEIGHT  # stage 1 of a 1536x1024 clip
+
+
+def two_stage_text_to_audio_video() -> WorkflowSpec:
+    clip = _prompt_and_clip(TINY_PROMPT, negative="", width=TINY.width, height=TINY.height, frames=TINY.frames,
+                            fps=TINY.fps)
+    tiny_guidance = dict(video_cfg=TINY.video_cfg, audio_cfg=TINY.audio_cfg, video_stg=TINY.stg, audio_stg=TINY.stg,
+                         stg_blocks="auto" if TINY.stg else "none", video_modality=TINY.modality,
+                         audio_modality=TINY.modality, video_rescale=TINY.rescale, audio_rescale=TINY.rescale)
+    sampler = _sampler(steps=TINY.steps, schedule="dev_token_shift", **tiny_guidance)
+    tail = _two_stage_nodes(BUILTIN_UPSCALER_NAME, None, {**tiny_guidance, **TINY_STAGE_2}, "AVGen/two_stage_t2av")
+    return WorkflowSpec(
+        "avgen_two_stage_text_to_audio_video",
+        nodes=tuple(_loaders(BUILTIN_NAME, BUILTIN_NAME) + clip + [sampler] + tail),
+        links=_links(*_two_stage_links((N_CLIP, "latent"), lora=False)),
+        groups=_two_stage_groups(None, 0, f"AVGen-Tiny: {TINY.width}x{TINY.height} stage 1 -> x2",
+                                 f"Stage 1: {TINY.steps} steps at {TINY.width}x{TINY.height}", 560,
+                                 f"Stage 2: last {TINY_STAGE_2['steps']} steps at 2x size"),
+    )
+
+
+def two_stage_image_to_audio_video() -> WorkflowSpec:
+    prompt = ("The sun slowly sinks behind layered purple hills while the sky darkens from orange to deep blue and "
+              "the first stars appear. A gentle evening wind, crickets starting to chirp.")
+    image_nodes = [
+        NodeSpec(N_LOAD, "AVGenLoadImage", IMAGE, (COLUMNS[0], INPUT_Y), {"image": IMAGE_NAME}),
+        NodeSpec(N_ENCODE, "AVGenImageEncode", FIRST_FRAME, (COLUMNS[0], INPUT_Y + 170),
+                 {"width": HALF_WIDTH, "height": HALF_HEIGHT, "resize_mode": "crop", "crf": 33}),
+    ]
+    clip = _prompt_and_clip(prompt, width=HALF_WIDTH, height=HALF_HEIGHT, first_frame_strength=1.0)
+    tail = _two_stage_nodes(UPSCALER_FILE, DISTILLED_LORA_FILE, {"steps": 3, **STAGE_2}, "AVGen/two_stage_i2av")
+    return WorkflowSpec(
+        "avgen_two_stage_image_to_audio_video",
+        nodes=tuple(_loaders() + image_nodes + clip + [_sampler()] + tail),
+        links=_links(*_two_stage_links((N_CLIP, "latent"), lora=True),
+                     ((N_CKPT, "video_vae"), (N_ENCODE, "video_vae")),
+                     ((N_LOAD, "image"), (N_ENCODE, "image")),
+                     ((N_ENCODE, "image_latent"), (N_CLIP, "first_frame"))),
+        groups=_two_stage_groups("Start image (re-encoded at full size in stage 2)", 430,
+                                 f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})", STAGE_1_NOTE, 560,
+                                 STAGE_2_NOTE),
+    )
+
+
+def two_stage_keyframes() -> WorkflowSpec:
+    prompt = ("Time-lapse of the sun sinking behind layered hills from late afternoon to dusk, the sky turning from "
+              "pale blue to orange to deep violet, clouds drifting. Wind over the grass, evening birdsong fading.")
+    images = [NodeSpec(n, "AVGenLoadImage", title, (COLUMNS[0], INPUT_Y + 340 * i), {"image": name})
+              for i, (n, title, name) in enumerate(zip(N_KEY_IMAGES, KEY_IMAGES, KEY_NAMES))]
+    keys = [NodeSpec(n, "AVGenKeyframe", title, (COLUMNS[2], 640 + 300 * i),
+                     {"position": position, "unit": unit, "strength": 1.0, "resize_mode": "crop", "crf": 33})
+            for i, (n, title, (position, unit)) in enumerate(zip(N_KEYS, KEY_NODES, KEY_POSITIONS))]
+    chain = ((N_CLIP, "latent"), *((n, "latent") for n in N_KEYS))
+    tail = _two_stage_nodes(UPSCALER_FILE, DISTILLED_LORA_FILE, {"steps": 3, **STAGE_2}, "AVGen/two_stage_keyframes")
+    return WorkflowSpec(
+        "avgen_two_stage_keyframes",
+        nodes=tuple(_loaders() + images + _prompt_and_clip(prompt, width=HALF_WIDTH, height=HALF_HEIGHT)
+                    + [_sampler()] + keys + tail),
+        links=_links(*_two_stage_links((N_KEYS[-1], "latent"), lora=True),
+                     *(((N_CKPT, "video_vae"), (n, "video_vae")) for n in N_KEYS),
+                     *(((i, "image"), (k, "image")) for i, k in zip(N_KEY_IMAGES, N_KEYS)),
+                     *((source, (target[0], "latent")) for source, target in pairwise(chain))),
+        groups=_two_stage_groups("Key images: first, middle, last frame", 1070,
+                                 f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})",
+                                 "Stage 1: keys at frame 0, the middle, frame -1", 1560, STAGE_2_NOTE),
+    )
+
+
 WORKFLOWS = {
     "avgen_text_to_audio_video": (text_to_audio_video, "Text to video + audio"),
     "avgen_image_to_audio_video": (image_to_audio_video, "Image to video + audio"),
@@ -401,6 +543,9 @@ WORKFLOWS = {
     "avgen_keyframes_first_middle_last": (keyframes_first_middle_last, "Keyframes: first, middle, last"),
     "avgen_depth_control": (depth_control, "Depth control (IC-LoRA)"),
     "avgen_pose_control": (pose_control, "Pose control (IC-LoRA)"),
+    "avgen_two_stage_text_to_audio_video": (two_stage_text_to_audio_video, "Two-stage text to video + audio"),
+    "avgen_two_stage_image_to_audio_video": (two_stage_image_to_audio_video, "Two-stage image to video + audio"),
+    "avgen_two_stage_keyframes": (two_stage_keyframes, "Two-stage keyframes"),
 }
 
 
