@@ -311,23 +311,32 @@ N_KEY_IMAGES, N_KEYS = (31, 32, 33), (34, 35, 36)
 KEY_POSITIONS = ((0.0, "frames"), (0.5, "fraction"), (-1.0, "frames"))
 
 
-def keyframes_first_middle_last() -> WorkflowSpec:
-    prompt = ("Time-lapse of the sun sinking behind layered hills from late afternoon to dusk, the sky turning from "
+KEY_PROMPT = ("Time-lapse of the sun sinking behind layered hills from late afternoon to dusk, the sky turning from "
               "pale blue to orange to deep violet, clouds drifting. Wind over the grass, evening birdsong fading.")
+
+
+def _key_nodes() -> tuple[list[NodeSpec], tuple]:
+    """The three image loaders and chained keyframe nodes (empty latent -> first -> middle -> last key), with
+    their links; the last key's latent goes to the sampler."""
     images = [NodeSpec(n, "AVGenLoadImage", title, (COLUMNS[0], INPUT_Y + 340 * i), {"image": name})
               for i, (n, title, name) in enumerate(zip(N_KEY_IMAGES, KEY_IMAGES, KEY_NAMES))]
     keys = [NodeSpec(n, "AVGenKeyframe", title, (COLUMNS[2], 640 + 300 * i),
                      {"position": position, "unit": unit, "strength": 1.0, "resize_mode": "crop", "crf": 33})
             for i, (n, title, (position, unit)) in enumerate(zip(N_KEYS, KEY_NODES, KEY_POSITIONS))]
     chain = ((N_CLIP, "latent"), *((n, "latent") for n in N_KEYS))
+    links = (*(((N_CKPT, "video_vae"), (n, "video_vae")) for n in N_KEYS),
+             *(((i, "image"), (k, "image")) for i, k in zip(N_KEY_IMAGES, N_KEYS)),
+             *((source, (target[0], "latent")) for source, target in pairwise(chain)))
+    return images + keys, links
+
+
+def keyframes_first_middle_last() -> WorkflowSpec:
+    keys, key_links = _key_nodes()
     return WorkflowSpec(
         "avgen_keyframes_first_middle_last",
-        nodes=tuple(_loaders() + images + _prompt_and_clip(prompt) + [_sampler()] + keys + _decoders()
+        nodes=tuple(_loaders() + keys[:3] + _prompt_and_clip(KEY_PROMPT) + [_sampler()] + keys[3:] + _decoders()
                     + [_save("AVGen/keyframes")]),
-        links=_links(*CORE_LINKS,
-                     *(((N_CKPT, "video_vae"), (n, "video_vae")) for n in N_KEYS),
-                     *(((i, "image"), (k, "image")) for i, k in zip(N_KEY_IMAGES, N_KEYS)),
-                     *((source, (target[0], "latent")) for source, target in pairwise(chain)),
+        links=_links(*CORE_LINKS, *key_links,
                      ((N_KEYS[-1], "latent"), (N_SAMPLER, "latent")),
                      *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
         groups=_groups("Key images: first, middle, last frame", 1070, CLIP_NOTE,
@@ -510,23 +519,13 @@ def two_stage_image_to_audio_video() -> WorkflowSpec:
 
 
 def two_stage_keyframes() -> WorkflowSpec:
-    prompt = ("Time-lapse of the sun sinking behind layered hills from late afternoon to dusk, the sky turning from "
-              "pale blue to orange to deep violet, clouds drifting. Wind over the grass, evening birdsong fading.")
-    images = [NodeSpec(n, "AVGenLoadImage", title, (COLUMNS[0], INPUT_Y + 340 * i), {"image": name})
-              for i, (n, title, name) in enumerate(zip(N_KEY_IMAGES, KEY_IMAGES, KEY_NAMES))]
-    keys = [NodeSpec(n, "AVGenKeyframe", title, (COLUMNS[2], 640 + 300 * i),
-                     {"position": position, "unit": unit, "strength": 1.0, "resize_mode": "crop", "crf": 33})
-            for i, (n, title, (position, unit)) in enumerate(zip(N_KEYS, KEY_NODES, KEY_POSITIONS))]
-    chain = ((N_CLIP, "latent"), *((n, "latent") for n in N_KEYS))
+    keys, key_links = _key_nodes()
     tail = _two_stage_nodes(UPSCALER_FILE, DISTILLED_LORA_FILE, {"steps": 3, **STAGE_2}, "AVGen/two_stage_keyframes")
     return WorkflowSpec(
         "avgen_two_stage_keyframes",
-        nodes=tuple(_loaders() + images + _prompt_and_clip(prompt, width=HALF_WIDTH, height=HALF_HEIGHT)
-                    + [_sampler()] + keys + tail),
-        links=_links(*_two_stage_links((N_KEYS[-1], "latent"), lora=True),
-                     *(((N_CKPT, "video_vae"), (n, "video_vae")) for n in N_KEYS),
-                     *(((i, "image"), (k, "image")) for i, k in zip(N_KEY_IMAGES, N_KEYS)),
-                     *((source, (target[0], "latent")) for source, target in pairwise(chain))),
+        nodes=tuple(_loaders() + keys[:3] + _prompt_and_clip(KEY_PROMPT, width=HALF_WIDTH, height=HALF_HEIGHT)
+                    + [_sampler()] + keys[3:] + tail),
+        links=_links(*_two_stage_links((N_KEYS[-1], "latent"), lora=True), *key_links),
         groups=_two_stage_groups("Key images: first, middle, last frame", 1070,
                                  f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})",
                                  "Stage 1: keys at frame 0, the middle, frame -1", 1560, STAGE_2_NOTE),
