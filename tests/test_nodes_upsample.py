@@ -43,7 +43,8 @@ def upscale_dir(tmp_path):
     folder.mkdir(parents=True)
     for variant, name in RELEASED_NAMES.items():
         (folder / name).symlink_to(NEXT / "ltx23" / f"upsampler_{variant}.safetensors")
-    (folder / "ltx-2-spatial-upscaler-x2-1.0.safetensors").symlink_to(NEXT / "ltx2" / "upsampler_spatial_x2.safetensors")
+    ltx2_x2 = NEXT / "ltx2" / "upsampler_spatial_x2.safetensors"
+    (folder / "ltx-2-spatial-upscaler-x2-1.0.safetensors").symlink_to(ltx2_x2)
     (folder / "my_upscaler.safetensors").symlink_to(NEXT / "ltx23" / "upsampler_spatial_x2.safetensors")
     (folder / "ltx-2.3-22b-dev.safetensors").symlink_to(NEXT / "ltx23" / "checkpoint.safetensors")
     comfy_adapter.configure(models_dir=tmp_path / "models")
