@@ -16,6 +16,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from comfyui_avgen.models.upsampler import DEFAULT_FRAMES_PER_CHUNK
 from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from comfyui_avgen.nodes.model_files import download_entries
 from comfyui_avgen.runner.workflow_builder import (
@@ -427,7 +428,7 @@ def _two_stage_nodes(upscaler: str, lora: str | None, refine_widgets: dict, pref
                               models=tuple(download_entries([lora]))))
     nodes += [
         NodeSpec(N_UPSAMPLE, "AVGenLatentUpsample", UPSAMPLE, (x[3], 400),
-                 {"audio": "keep", "ic_lora_guides": "keep", "frames_per_chunk": 4}),
+                 {"audio": "keep", "ic_lora_guides": "keep", "frames_per_chunk": DEFAULT_FRAMES_PER_CHUNK}),
         NodeSpec(N_REFINE, "AVGenSampler", REFINE, (x[4], 40), {"seed": SEED + 1, **refine_widgets}),
         NodeSpec(N_VDEC, "AVGenVideoDecode", VIDEO_DECODE, (x[5], 40), {"tiling": "auto"}),
         NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[5], 320)),

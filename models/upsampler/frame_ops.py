@@ -2,8 +2,8 @@
 
 Convolutions write into one preallocated output, each chunk read with a one-frame halo (zero frames past the
 clip's ends, as the official zero padding), so their temporaries are a chunk's size; GroupNorm statistics span
-the whole clip (as the official layer's do) and are gathered chunk by chunk in float64, then the normalisation,
-the residual add and SiLU are applied in place. Results equal the plain layers' up to float rounding.
+the whole clip (as the official layer's do): float32 per chunk, merged in float64; then the normalisation, the
+residual add and SiLU are applied in place. Results equal the plain layers' up to float rounding.
 """
 from __future__ import annotations
 
@@ -50,15 +50,19 @@ def group_norm_silu_(norm: nn.GroupNorm, x: torch.Tensor, chunk: int, residual: 
     """In place: x <- silu(group_norm(x) [+ residual]), statistics over each sample's whole clip."""
     b, c, frames = x.shape[:3]
     groups = norm.num_groups
-    total = torch.zeros(b, groups, dtype=torch.float64, device=x.device)
-    squares = torch.zeros_like(total)
+    count = 0
+    mean = torch.zeros(b, groups, dtype=torch.float64, device=x.device)
+    squares = torch.zeros_like(mean)  # sum of squared deviations from `mean` (Chan et al.'s parallel update)
     for start, stop in frame_chunks(frames, chunk):
-        part = x[:, :, start:stop].reshape(b, groups, -1).to(torch.float64)
-        total += part.sum(-1)
-        squares += part.square().sum(-1)
-    count = x[0].numel() // groups
-    mean = total / count
-    rstd = torch.rsqrt((squares / count - mean.square()).clamp_min(0) + norm.eps)
+        part = x[:, :, start:stop].reshape(b, groups, -1).float()
+        n = part.shape[-1]
+        var_c, mean_c = torch.var_mean(part, dim=-1, correction=0)
+        delta = mean_c.double() - mean
+        total = count + n
+        mean = mean + delta * (n / total)
+        squares = squares + var_c.double() * n + delta.square() * (count * n / total)
+        count = total
+    rstd = torch.rsqrt(squares / count + norm.eps)
     per_group = c // groups
     scale = (rstd.repeat_interleave(per_group, 1) * norm.weight.double()).view(b, c, 1, 1, 1)
     shift = norm.bias.double().view(1, c, 1, 1, 1) - mean.repeat_interleave(per_group, 1).view(b, c, 1, 1, 1) * scale

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -56,6 +57,18 @@ def latent_size(frames: int, width: int, height: int, scale: int = 1) -> tuple[i
         PIXELS_PER_LATENT * scale)
 
 
+def reset_peak_rss() -> None:
+    """Restart the kernel's peak-RSS count (VmHWM) of this process from its current RSS."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_since_reset_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def upsample_child(spec: dict) -> dict:
     """One upsampler forward: RSS growth and seconds (chunk 0 = the plain whole-clip reference graph)."""
     from comfyui_avgen.models.upsampler import LatentUpsampler, UpsamplerConfig
@@ -65,12 +78,13 @@ def upsample_child(spec: dict) -> dict:
     config = UpsamplerConfig(in_channels=LATENT_CHANNELS, mid_channels=spec["mid"], num_blocks_per_stage=4)
     model = bm.fill_random(LatentUpsampler(config), dtype).eval()
     latent = torch.randn(1, LATENT_CHANNELS, *spec["latent"]).to(dtype)
+    reset_peak_rss()
     before = bm.current_rss_mib()
     start = time.perf_counter()
     with torch.inference_mode():
         out = model(latent, spec["chunk"]) if spec["chunk"] else reference_forward(model, latent)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "growth_mib": bm.peak_rss_mib() - before,
+    return {"seconds": seconds, "growth_mib": peak_rss_since_reset_mib() - before,
             "output_mib": out.numel() * out.element_size() / 2**20, "shape": list(out.shape)}
 
 
@@ -80,8 +94,10 @@ def dit_child(spec: dict) -> dict:
 
 
 def run_child(kind: str, spec: dict) -> dict:
+    # glibc serves large blocks by mmap and returns them at once, so RSS follows the live tensors
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
     done = subprocess.run([sys.executable, __file__, "--child", kind, "--spec", json.dumps(spec)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])
