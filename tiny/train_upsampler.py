@@ -97,9 +97,9 @@ def _block(block, x: torch.Tensor) -> torch.Tensor:
 
 def training_forward(model: LatentUpsampler, raw: torch.Tensor) -> torch.Tensor:
     """`model(raw)` with gradients, for a spatial x2 dims-3 upsampler: un-normalised latent (B, C, F, H, W) ->
-    (B, C, F, 2H, 2W). Plain out-of-place ops on whole clips: the inference layers normalise in place (in float64
-    the GroupNorm statistics keep a view of the tensor they then overwrite, and backward fails), and this runs a
-    training step about 1.8x faster."""
+    (B, C, F, 2H, 2W). Plain out-of-place ops on whole clips: the inference layers normalise in place the tensor
+    their GroupNorm statistics were read from, which breaks backward (it raises in float32 or float64, depending
+    on how the statistics are gathered)."""
     if (model.config.kind, model.config.dims) != ("spatial", 3):
         raise ValueError(f"training_forward supports spatial x2 dims-3 upsamplers, not {model.config}")
     x = _norm_silu(model.initial_norm, _conv(model.initial_conv, raw))
