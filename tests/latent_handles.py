@@ -13,6 +13,7 @@ import torch
 from golden import SHARED_GOLDEN
 
 from comfyui_avgen.models.ltx import open_ltx
+from comfyui_avgen.nodes import model_cache
 from comfyui_avgen.nodes.types import AudioVAEHandle, Conditioning, ModelHandle, VideoVAEHandle
 
 FAMILIES = ("ltx2", "ltx23")
@@ -28,11 +29,12 @@ class TinyHandles:
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """Tiny models run far faster on one thread (intra-op threads only spin on a busy machine); restored after
-    the module. Test modules activate it by importing it."""
+    the module, whose cached models are released. Test modules activate it by importing it."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+    model_cache.release()
 
 
 @functools.lru_cache(maxsize=None)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import av
 import numpy as np
 import pytest
+from latent_handles import one_torch_thread  # noqa: F401 (autouse: one thread, models released)
 import torch
 from node_fixtures import WORKFLOWS_DIR
 
@@ -19,7 +20,7 @@ from comfyui_avgen.models.text.gemma3_loader import load_gemma3
 from comfyui_avgen.models.text.tokenizer import GemmaTokenizer
 from comfyui_avgen.models.video_vae.config import VideoVAEConfig
 from comfyui_avgen.models.video_vae.vae import VideoVAE
-from comfyui_avgen.nodes import comfy_adapter, model_cache
+from comfyui_avgen.nodes import comfy_adapter
 from comfyui_avgen.nodes.loaders import AVGenCheckpointLoader, AVGenTextEncoderLoader
 from comfyui_avgen.tiny import builtin, video_vae_forward
 from comfyui_avgen.tiny.config import FRAMES, HEIGHT, MODEL_VERSION, WIDTH, checkpoint_config
@@ -32,15 +33,6 @@ GENERATION_SECONDS = 60  # 10 steps with CFG + decode; ~5 s on an idle 2-core ma
 DEFAULT_WORKFLOW_SECONDS = 120
 
 needs_weights = pytest.mark.skipif(not builtin.available(), reason="AVGen-Tiny weights not exported yet")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-    model_cache.release()
 
 
 # --- configuration and training code (no weights needed) --------------------------------------------------

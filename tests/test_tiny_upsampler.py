@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from latent_handles import one_torch_thread  # noqa: F401 (autouse: one thread, models released)
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -19,14 +20,6 @@ from comfyui_avgen.tiny.metrics import psnr
 from comfyui_avgen.tiny.train_upsampler import CONFIG, HIGH, LOW, clip_pixels, train, training_forward
 
 HELDOUT_SEEDS = (0, 1, 2, 3)  # mean PSNR: one clip alone can go either way (seed 1 does)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+from latent_handles import one_torch_thread  # noqa: F401 (autouse: one thread, models released)
 import torch
 import torch.nn.functional as F
 from node_fixtures import WORKFLOWS_DIR
 
 from comfyui_avgen import cli
-from comfyui_avgen.nodes import model_cache
 from comfyui_avgen.nodes.decode import AVGenVideoDecode
 from comfyui_avgen.nodes.encode import AVGenImageEncode
 from comfyui_avgen.nodes.keyframes import AVGenKeyframe
@@ -32,15 +32,6 @@ GUIDANCE = dict(video_cfg=TINY.video_cfg, audio_cfg=TINY.audio_cfg, video_stg=0.
                 video_modality=1.0, audio_modality=1.0, video_rescale=TINY.rescale, audio_rescale=TINY.rescale,
                 batched_passes=False)
 TINY_STAGE_2 = dict(steps=8, schedule="dev_token_shift", denoise=0.4)  # the shipped workflow's Refine node
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-    model_cache.release()
 
 
 def test_shipped_two_stage_workflow_makes_a_256_pixel_clip(tmp_path, capsys):

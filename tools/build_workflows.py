@@ -167,15 +167,22 @@ def text_to_audio_video() -> WorkflowSpec:
     )
 
 
-def image_to_audio_video() -> WorkflowSpec:
-    prompt = ("The sun slowly sinks behind layered purple hills while the sky darkens from orange to deep blue and "
-              "the first stars appear. A gentle evening wind, crickets starting to chirp.")
-    image_nodes = [
+SUNSET_PROMPT = ("The sun slowly sinks behind layered purple hills while the sky darkens from orange to deep blue "
+                 "and the first stars appear. A gentle evening wind, crickets starting to chirp.")
+
+
+def _first_frame_nodes(width: int, height: int) -> list[NodeSpec]:
+    """The start image and its encoder at the clip's size."""
+    return [
         NodeSpec(N_LOAD, "AVGenLoadImage", IMAGE, (COLUMNS[0], INPUT_Y), {"image": IMAGE_NAME}),
         NodeSpec(N_ENCODE, "AVGenImageEncode", FIRST_FRAME, (COLUMNS[0], INPUT_Y + 170),
-                 {"width": WIDTH, "height": HEIGHT, "resize_mode": "crop", "crf": 33}),
+                 {"width": width, "height": height, "resize_mode": "crop", "crf": 33}),
     ]
-    clip = _prompt_and_clip(prompt, first_frame_strength=1.0)
+
+
+def image_to_audio_video() -> WorkflowSpec:
+    image_nodes = _first_frame_nodes(WIDTH, HEIGHT)
+    clip = _prompt_and_clip(SUNSET_PROMPT, first_frame_strength=1.0)
     return WorkflowSpec(
         "avgen_image_to_audio_video",
         nodes=tuple(_loaders() + image_nodes + clip + [_sampler()] + _decoders() + [_save("AVGen/image_to_av")]),
@@ -497,14 +504,8 @@ def two_stage_text_to_audio_video() -> WorkflowSpec:
 
 
 def two_stage_image_to_audio_video() -> WorkflowSpec:
-    prompt = ("The sun slowly sinks behind layered purple hills while the sky darkens from orange to deep blue and "
-              "the first stars appear. A gentle evening wind, crickets starting to chirp.")
-    image_nodes = [
-        NodeSpec(N_LOAD, "AVGenLoadImage", IMAGE, (COLUMNS[0], INPUT_Y), {"image": IMAGE_NAME}),
-        NodeSpec(N_ENCODE, "AVGenImageEncode", FIRST_FRAME, (COLUMNS[0], INPUT_Y + 170),
-                 {"width": HALF_WIDTH, "height": HALF_HEIGHT, "resize_mode": "crop", "crf": 33}),
-    ]
-    clip = _prompt_and_clip(prompt, width=HALF_WIDTH, height=HALF_HEIGHT, first_frame_strength=1.0)
+    image_nodes = _first_frame_nodes(HALF_WIDTH, HALF_HEIGHT)
+    clip = _prompt_and_clip(SUNSET_PROMPT, width=HALF_WIDTH, height=HALF_HEIGHT, first_frame_strength=1.0)
     tail = _two_stage_nodes(UPSCALER_FILE, DISTILLED_LORA_FILE, {"steps": 3, **STAGE_2}, "AVGen/two_stage_i2av")
     return WorkflowSpec(
         "avgen_two_stage_image_to_audio_video",

@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import bench_models as bm  # noqa: E402
+from comfyui_avgen.models.upsampler import DEFAULT_FRAMES_PER_CHUNK  # noqa: E402
 
 LATENT_CHANNELS, FRAMES_PER_LATENT, PIXELS_PER_LATENT = 128, 8, 32
 DEV_PASSES, DISTILLED_PASSES, STAGE_2_STEPS = 4, 1, 3
@@ -121,7 +122,7 @@ def bench_upsampler(args, dtype: torch.dtype) -> float | None:
         print(f"  {label:24s} peak RSS growth {r['growth_mib']:7.0f} MiB  {r['seconds']:7.1f} s  "
               f"(output latent {r['output_mib']:.0f} MiB)")
         seconds[chunk] = r["seconds"]
-    return seconds.get(4, next(iter(seconds.values()), None))
+    return seconds.get(DEFAULT_FRAMES_PER_CHUNK, next(iter(seconds.values()), None))
 
 
 def bench_dit(args, dtype: torch.dtype, upsample_s: float | None) -> None:
