@@ -1,4 +1,5 @@
-"""Reading audio (wav, flac, mp3, aac, ogg/opus, the audio track of a video ...) with PyAV as float waveforms.
+"""Reading audio (wav, flac, mp3, aac, ogg/opus, the audio track of a video ...) with PyAV as float waveforms, and
+writing FLAC.
 
 Waveforms are float32 tensors (C, N) in [-1, 1] at the file's own sample rate; nothing is resampled or mixed.
 """
@@ -92,3 +93,21 @@ def read_audio(path: str | os.PathLike) -> DecodedAudio:
         if not container.streams.audio:
             raise MediaReadError(f"{os.fspath(path)!r} has no audio stream")
         return decode_audio_stream(container, container.streams.audio[0], os.fspath(path))
+
+
+def write_flac(path: str | os.PathLike, waveform: torch.Tensor, sample_rate: int) -> None:
+    """(C, N) float waveform in [-1, 1] (clipped) -> a 16-bit FLAC file with C channels (1 to 8)."""
+    av = pyav()
+    channels = waveform.shape[0]
+    if waveform.ndim != 2 or not 1 <= channels <= 8:
+        raise ValueError(f"expected a (channels, samples) waveform with 1 to 8 channels, got {tuple(waveform.shape)}")
+    samples = (waveform.detach().float().clamp(-1, 1) * 32767).round().to(torch.int16).T.contiguous().numpy()
+    with av.open(os.fspath(path), "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=int(sample_rate), layout=f"{channels}c" if channels > 2 else
+                                      ("stereo" if channels == 2 else "mono"))
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout=stream.layout.name)
+        frame.sample_rate = int(sample_rate)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)

@@ -10,6 +10,7 @@ import contextlib
 
 import torch
 
+from ..media.audio_io import write_flac
 from ..models.audio.preprocess import fit_duration
 from ..models.positions import VIDEO_SCALE_FACTORS
 from ..models.video_vae import TilingOptions, iter_decode_tiled, to_rgb01
@@ -158,9 +159,16 @@ class AVGenVideoDecode:
         return frames.reshape(-1, *frames.shape[2:]), float(latent.fps)
 
 
+def _preview_file(waveform: torch.Tensor, sample_rate: int) -> dict:
+    """The first clip's audio as a FLAC in the temp folder, for the node's audio player."""
+    target = comfy_adapter.output_file("avgen_audio_preview", "flac", temp=True)
+    write_flac(target.path, waveform, sample_rate)
+    return target.ui()
+
+
 class AVGenAudioDecode:
     DESCRIPTION = ("Decodes the audio of an AV latent with the audio VAE and the vocoder, trimmed to the clip's "
-                   "duration (frames / fps).")
+                   "duration (frames / fps), with a player on the node (a FLAC in the temp folder).")
     CATEGORY = CATEGORY
     FUNCTION = "decode"
     RETURN_TYPES = (AUDIO,)
@@ -187,8 +195,9 @@ class AVGenAudioDecode:
             device = next(vocoder.parameters()).device
             waveform = vocoder(mel.to(device=device, dtype=torch.float32)).float().cpu()
             progress.update()
-        waveform = fit_duration(waveform, vocoder.sample_rate, latent.seconds)
-        return ({"waveform": waveform.contiguous(), "sample_rate": int(vocoder.sample_rate)},)
+        waveform = fit_duration(waveform, vocoder.sample_rate, latent.seconds).contiguous()
+        return {"ui": {"audio": [_preview_file(waveform[0], int(vocoder.sample_rate))]},
+                "result": ({"waveform": waveform, "sample_rate": int(vocoder.sample_rate)},)}
 
 
 NODE_CLASS_MAPPINGS = {

@@ -16,8 +16,8 @@ from ..models.sampling import (
     video_state,
 )
 from ..models.sampling.schedules import PIPELINE_TOKENS, video_token_count
-from ..models.video_vae import to_rgb01
-from . import comfy_adapter
+from ..models.video_vae.preview import RGBProjection, fit_rgb_projection, frame_grid
+from . import comfy_adapter, model_cache
 from .errors import NodeInputError
 from .input_checks import validation_result, within_widgets
 from .types import AV_LATENT, CONDITIONING, MODEL, VIDEO_VAE, AVLatent, Conditioning, ModelHandle
@@ -141,11 +141,16 @@ def _stream(state, context, negative, guider: GuiderParams, frozen: bool, noise_
     return SamplerStream(state=state, guidance=guidance, noise_scale=noise_scale)
 
 
-def preview_image(vae, progress: StepProgress) -> Image.Image:
-    """First latent frame of the first clip of the current x0, decoded (no decode noise) to an RGB image."""
-    latent = progress.video_preview()[:1, :, :1]
-    pixels = vae.decode(latent, noise=torch.zeros_like(latent))
-    return Image.fromarray(to_uint8(to_rgb01(pixels)[0, 0]))
+def rgb_projection(preview_vae) -> RGBProjection:
+    """The preview VAE's latent-to-RGB map, fitted on first use and cached with the VAE."""
+    return model_cache.get_or_load(preview_vae.key + "|rgb_projection", lambda: fit_rgb_projection(preview_vae.vae))
+
+
+def preview_image(projection: RGBProjection, progress: StepProgress) -> Image.Image:
+    """Every latent frame of the first clip of the current x0, one colour per latent cell, as a frame grid in
+    reading order (the whole clip moves, also with a pinned first frame)."""
+    frames = projection(progress.video_preview()[0])
+    return Image.fromarray(to_uint8(frame_grid(frames, comfy_adapter.preview_max_size())))
 
 
 def _step_callback(reporter: comfy_adapter.ProgressReporter, preview_vae):
@@ -153,7 +158,7 @@ def _step_callback(reporter: comfy_adapter.ProgressReporter, preview_vae):
         comfy_adapter.check_interrupted()
         shown = None
         if preview_vae is not None and reporter.shows_previews:
-            shown = preview_image(preview_vae.vae, progress)
+            shown = preview_image(rgb_projection(preview_vae), progress)
         reporter.update_absolute(progress.step + 1, progress.total, preview=shown)
 
     return on_step
@@ -230,8 +235,10 @@ class AVGenSampler:
                                                           "on a large GPU, more memory."}),
             },
             "optional": {
-                "preview_vae": (VIDEO_VAE, {"tooltip": "Video VAE for a live preview of the first frame while "
-                                                       "sampling (inside ComfyUI; costs one small decode a step)."}),
+                "preview_vae": (VIDEO_VAE, {"tooltip": "Video VAE for a live preview of every frame while "
+                                                       "sampling (inside ComfyUI): a grid of all latent frames, one "
+                                                       "colour per latent cell, from a latent-to-RGB map fitted once "
+                                                       "on this VAE's decoder."}),
             },
         }
 

@@ -7,6 +7,7 @@ from golden import SHARED_GOLDEN
 
 from comfyui_avgen.models.ltx import open_ltx
 from comfyui_avgen.nodes import comfy_adapter
+from comfyui_avgen.media.audio_io import read_audio
 from comfyui_avgen.nodes.decode import AVGenAudioDecode, AVGenVideoDecode, tiling_for
 from comfyui_avgen.nodes.errors import NodeInputError
 from comfyui_avgen.nodes.types import AudioVAEHandle, AVLatent, VideoVAEHandle
@@ -152,11 +153,17 @@ def test_video_decode_bad_inputs_are_named(handles):
         node.decode(video, latent.replace(video=torch.zeros(1, 3, 2, 2, 2)), "auto", **DEFAULT_TILES)
 
 
-def test_audio_decode_is_exactly_the_clip_long(handles):
+def test_audio_decode_is_exactly_the_clip_long_with_a_preview_player(handles, tmp_path):
     family, _, audio = handles
     pixel_frames, fps = 17, 30.0
     latent = _latent(audio, (1, 4, 1 + (pixel_frames - 1) // 8, 2, 2), pixel_frames, fps=fps)
-    (decoded,) = AVGenAudioDecode().decode(audio, latent)
+    with comfy_adapter.configured(temp_dir=tmp_path):
+        returned = AVGenAudioDecode().decode(audio, latent)
+    (decoded,), (player,) = returned["result"], returned["ui"]["audio"]
+    assert player["type"] == "temp"
+    preview = read_audio(tmp_path / player["subfolder"] / player["filename"])
+    assert preview.sample_rate == decoded["sample_rate"] and preview.waveform.shape == decoded["waveform"][0].shape
+    assert (preview.waveform - decoded["waveform"][0]).abs().max() <= 1.5 / 32767  # 16-bit FLAC
     rate = {"ltx2": 24000, "ltx23": 48000}[family]
     assert decoded["sample_rate"] == rate
     assert decoded["waveform"].shape == (1, 2, round(pixel_frames / fps * rate))

@@ -239,9 +239,12 @@ def test_inside_comfyui_every_step_updates_the_bar_with_a_jpeg_preview(ltx23, mo
     AVGenSampler().sample(ltx23.model, random_conditioning(ltx23.model), empty(ltx23),
                           **{**DEFAULTS, "steps": 4}, preview_vae=ltx23.video_vae)
     assert [(v, t) for v, t, _ in updates] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    frames, rows, cols = empty(ltx23).video.shape[2:]
     for _, _, (kind, image, max_size) in updates:
         assert (kind, max_size) == ("JPEG", 256)
-        assert isinstance(image, Image.Image) and image.size == (W, H) and image.mode == "RGB"
+        assert isinstance(image, Image.Image) and image.mode == "RGB"
+        scale = image.size[1] // rows  # every latent frame side by side, each cell scale x scale pixels
+        assert image.size == (frames * cols * scale, rows * scale) and scale * frames * cols <= 256
 
 
 def test_no_preview_is_decoded_when_none_is_shown(ltx23, monkeypatch):
