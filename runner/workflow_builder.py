@@ -15,6 +15,7 @@ seed's control_after_generate, see widgets.py), link ids and types, execution `o
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass, field
 
@@ -28,6 +29,10 @@ OPTIONAL_SHAPE = 7  # LiteGraph's hollow-circle socket shape for optional inputs
 NODE_WIDTH = 320
 TITLE_HEIGHT, SLOT_HEIGHT, WIDGET_HEIGHT, MULTILINE_HEIGHT = 30, 22, 24, 96
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
+# Where every shipped workflow opens fully visible (left, top, right, bottom in CSS pixels of the page): the part of a
+# 1366 x 660 browser window (a 1366 x 768 laptop screen) that the frontend's side bar (58 px) and tab + run bars
+# (~95 px) leave uncovered, with a margin.
+VIEW_AREA = (72, 104, 1350, 644)
 _ID_NAMESPACE = uuid.UUID("6f1c3a52-4b7e-4c1d-9a55-a7c0e1d2b3f4")
 
 
@@ -72,7 +77,7 @@ class WorkflowSpec:
     nodes: tuple[NodeSpec, ...]
     links: tuple[LinkSpec, ...] = ()
     groups: tuple[GroupSpec, ...] = ()
-    view: tuple[float, float, float] = (1.0, 0.0, 0.0)  # canvas scale, offset x, offset y
+    view: tuple[float, float, float] | None = None  # canvas scale, offset x, offset y; None = fit_view
 
 
 def _number(value: float):
@@ -200,13 +205,14 @@ def build_workflow(spec: WorkflowSpec, node_classes=None, version: str | None = 
         links.append(_connect(link_id, link, by_id, classes, entries))
     for node_id, position in _execution_order(spec).items():
         entries[node_id]["order"] = position
-    scale, offset_x, offset_y = spec.view
+    nodes = [entries[n.id] for n in spec.nodes]
+    scale, offset_x, offset_y = spec.view or fit_view(nodes, spec.groups)
     return {
         "id": str(uuid.uuid5(_ID_NAMESPACE, spec.name)),
         "revision": 0,
         "last_node_id": max(by_id, default=0),
         "last_link_id": len(links),
-        "nodes": [entries[n.id] for n in spec.nodes],
+        "nodes": nodes,
         "links": links,
         "groups": [
             {"id": i, "title": g.title, "bounding": [_number(v) for v in g.bounding], "color": g.color,
@@ -217,6 +223,20 @@ def build_workflow(spec: WorkflowSpec, node_classes=None, version: str | None = 
         "extra": {"ds": {"scale": _number(scale), "offset": [_number(offset_x), _number(offset_y)]}, "frontendVersion": FRONTEND_VERSION},
         "version": 0.4,
     }
+
+
+def fit_view(nodes: list[dict], groups) -> tuple[float, float, float]:
+    """(scale <= 1, offset x, offset y) of LiteGraph's canvas transform (page = (canvas + offset) * scale) that
+    shows every node (title bar included) and group inside VIEW_AREA, from its top left corner."""
+    boxes = [(n["pos"][0], n["pos"][1] - TITLE_HEIGHT, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
+             for n in nodes]
+    boxes += [(x, y, x + w, y + h) for x, y, w, h in (g.bounding for g in groups)]
+    left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    right, bottom = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    area_left, area_top, area_right, area_bottom = VIEW_AREA
+    fit = min(1.0, (area_right - area_left) / (right - left), (area_bottom - area_top) / (bottom - top))
+    scale = math.floor(fit * 1000) / 1000
+    return scale, round(area_left / scale - left, 1), round(area_top / scale - top, 1)
 
 
 def _node_entry(node: NodeSpec, node_class, version: str) -> dict:

@@ -7,6 +7,8 @@ import pytest
 from comfyui_avgen.nodes import comfy_adapter
 from comfyui_avgen.runner import run_prompt, to_api_prompt
 from comfyui_avgen.runner.workflow_builder import (
+    TITLE_HEIGHT,
+    VIEW_AREA,
     GroupSpec,
     LinkSpec,
     NodeSpec,
@@ -78,10 +80,29 @@ def test_node_layout_inputs_outputs_and_properties():
     assert workflow["links"] == [[1, 1, 0, 2, 0, "INT"], [2, 2, 0, 4, 1, "INT"],
                                  [3, 3, 0, 4, 2, "AVGEN_TEST_NOISE"], [4, 4, 0, 5, 0, "STRING"]]
     assert (workflow["last_node_id"], workflow["last_link_id"], workflow["version"]) == (5, 4, 0.4)
-    assert workflow["extra"] == {"ds": {"scale": 1, "offset": [0, 0]}, "frontendVersion": "1.35.9"}
+    assert workflow["extra"]["frontendVersion"] == "1.35.9"
     assert workflow["groups"][0]["bounding"] == [-20, -60, 800, 400]
+
     order = {node_id: node["order"] for node_id, node in nodes.items()}
     assert order[1] < order[2] < order[4] < order[5] and order[3] < order[4]
+
+
+def test_workflows_open_with_every_node_and_group_in_view():
+    """The default view fits the nodes (title bars included) and groups into VIEW_AREA, from its top left corner
+    and as tight as the scale's rounding allows; an explicit view is kept."""
+    workflow = build(spec())
+    ds = workflow["extra"]["ds"]
+    scale, (dx, dy) = ds["scale"], ds["offset"]
+    assert 0 < scale <= 1
+    boxes = [(n["pos"][0], n["pos"][1] - TITLE_HEIGHT, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
+             for n in workflow["nodes"]]
+    boxes += [(x, y, x + w, y + h) for x, y, w, h in (g["bounding"] for g in workflow["groups"])]
+    screen = [((a + dx) * scale, (b + dy) * scale, (c + dx) * scale, (d + dy) * scale) for a, b, c, d in boxes]
+    left, top, right, bottom = VIEW_AREA
+    assert all(left - 0.5 <= a and b >= top - 0.5 and c <= right + 0.5 and d <= bottom + 0.5 for a, b, c, d in screen)
+    assert (min(a for a, *_ in screen), min(b for _, b, *_ in screen)) == (pytest.approx(left, abs=0.5),
+                                                                          pytest.approx(top, abs=0.5))
+    assert build(spec(view=(1.0, 0.0, 0.0)))["extra"]["ds"] == {"scale": 1, "offset": [0, 0]}
 
 
 def test_output_is_deterministic():

@@ -8,10 +8,11 @@ hold (empty) files under the names the workflows use and the input folder is wor
 like the install of a user who has the models.
 
 For every workflows/*.json, loaded by clicking its card in the template browser (EXTENSIONS ->
-ComfyUI-AVGen): no missing node types, no node flagged with errors, widgets_values as the frontend
-re-saves them equal to the file's, every combo value among its options, no console or page errors,
-and app.graphToPrompt().output equal to `avgen convert --to api` (see _comparable_prompt).  Screenshots go
-to $AVGEN_SCREENSHOT_DIR if set, else to pytest's temporary folder (frontend-screens*/<version>/).
+ComfyUI-AVGen): every node inside the view it opens with, no missing node types, no node flagged with errors,
+widgets_values as the frontend re-saves them equal to the file's, every combo value among its options, no console
+or page errors, and app.graphToPrompt().output equal to `avgen convert --to api` (see _comparable_prompt).
+Screenshots (as the workflow opens) go to $AVGEN_SCREENSHOT_DIR if set, else to pytest's temporary folder
+(frontend-screens*/<version>/).
 
 Needs Debian's `chromium` (or $AVGEN_CHROMIUM), the Python packages playwright, aiohttp and
 comfyui-frontend-package; without them the tests skip, except under CI=true, where they fail.
@@ -32,6 +33,7 @@ from node_fixtures import EXAMPLE_INPUTS, WORKFLOWS_DIR
 from comfyui_avgen import cli
 from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, comfy_adapter
 from comfyui_avgen.runner.object_info import PACK_PYTHON_MODULE, object_info
+from comfyui_avgen.runner.workflow_builder import VIEW_AREA
 from comfyui_avgen.runner.widgets import combo_options, ordered_inputs, widget_values_to_inputs
 
 PACK = PACK_PYTHON_MODULE.removeprefix("custom_nodes.")
@@ -181,6 +183,17 @@ def test_template_browser_lists_every_workflow_under_the_pack(frontend):
     frontend.page.keyboard.press("Escape")
 
 
+def _on_screen(bounds: list[float], view: dict) -> bool:
+    """Whether a node's canvas box [x, y, w, h] lies, as the workflow opens, inside VIEW_AREA: the part of a laptop
+    screen's page that the frontend's side bar and top bars leave visible."""
+    x, y, w, h = bounds
+    scale, (dx, dy) = view["scale"], view["offset"]
+    left, top, right, bottom = VIEW_AREA
+    page_x, page_y = view["left"] + (x + dx) * scale, view["top"] + (y + dy) * scale
+    return (left - 1 <= page_x and page_x + w * scale <= right + 1
+            and top - 1 <= page_y and page_y + h * scale <= bottom + 1)
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_workflow_loads_and_converts_like_avgen(frontend, path):
     workflow = json.loads(path.read_text(encoding="utf-8"))
@@ -191,8 +204,11 @@ def test_workflow_loads_and_converts_like_avgen(frontend, path):
     # The frontend may ask a properties.models URL for the file's size (blocked here); nothing else leaves.
     assert set(frontend.blocked[blocked_before:]) <= downloads
     graph = frontend.inspect()
-    frontend.screenshot(frontend.screens / f"{path.stem}.png")
+    frontend.screenshot(frontend.screens / f"{path.stem}.png", fit=False)
 
+    view = graph["view"]
+    outside = [(n["type"], n["id"]) for n in graph["nodes"] if not _on_screen(n["bounds"], view)]
+    assert outside == [], f"nodes outside the initial view ({view}): {outside}"
     assert graph["missing"] == []
     assert [n for n in graph["nodes"] if not n["registered"] or n["has_errors"]] == []
     saved = {str(n["id"]): n.get("widgets_values", []) for n in workflow["nodes"]}

@@ -1,4 +1,5 @@
-// The loaded graph as the frontend sees it, plus its own UI -> API conversion (app.graphToPrompt()).
+// The loaded graph as the frontend sees it, plus its own UI -> API conversion (app.graphToPrompt()) and the
+// canvas view: its transform (ds), its place on the page and each node's bounding box (title bar included).
 // Returns JSON-safe data: every node's type, whether that type is registered, error flags, its
 // widgets_values as node.serialize() saves them, each combo widget's value with its options, and its
 // transient widgets: previews the frontend adds at run time (e.g. "video-preview") that are never saved
@@ -24,9 +25,15 @@ async () => {
       widgets_values: serialized.widgets_values ?? [],
       combos,
       transient_widgets: widgets.filter((w) => w.serialize === false && w.options?.serialize !== false).map((w) => w.name),
+      bounds: Array.from(node.getBounding()),
     };
   });
+  const canvas = window.app.canvas;
   return {
+    view: {
+      scale: canvas.ds.scale, offset: Array.from(canvas.ds.offset),
+      left: canvas.canvas.getBoundingClientRect().left, top: canvas.canvas.getBoundingClientRect().top,
+    },
     nodes,
     missing: window.__avgenMissing ?? null, // null: afterConfigureGraph did not run
     output: JSON.parse(JSON.stringify(prompt.output)),
