@@ -7,8 +7,11 @@ executes: POST /prompt is refused.  Every 404 answer is recorded in `not_found`.
 
 Runs aiohttp on 127.0.0.1 (a free port) in a background thread:
 
-    with StubComfyServer(static_dir, object_info, {"ComfyUI-AVGen": workflows_dir}, input_dir) as server:
+    with StubComfyServer(static_dir, object_info, {"ComfyUI-AVGen": workflows_dir}, input_dir, models_dir) as server:
         page.goto(server.url)
+
+The model folders list the files under `models_dir` (server.py's /experiment/models routes), which the frontend
+checks the workflows' `properties.models` entries against.
 """
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ REQUIRED_FRONTEND_VERSION = "1.35.9"  # the comfyui-frontend-package that ComfyU
 class StubComfyServer:
     """ComfyUI's HTTP API as far as the frontend needs it to show and convert graphs."""
 
-    def __init__(self, static_dir, object_info: dict, templates: dict[str, Path], input_dir=None):
+    def __init__(self, static_dir, object_info: dict, templates: dict[str, Path], input_dir=None, models_dir=None):
         self.static_dir = Path(static_dir)
+        self.models_dir = Path(models_dir) if models_dir else None
         self.object_info = object_info
         self.templates = {pack: Path(folder) for pack, folder in templates.items()}
         self.input_dir = Path(input_dir) if input_dir else None
@@ -134,9 +138,10 @@ class StubComfyServer:
             ("GET", "/history", _json({})),
             ("GET", "/models", _json([])),
             ("GET", "/models/{folder}", _json([])),
-            ("GET", "/experiment/models", _json([])),
+            ("GET", "/experiment/models", self._model_folders),
+            ("GET", "/experiment/models/{folder}", self._model_files),
             ("GET", "/global_subgraphs", _json({})),
-            ("GET", "/internal/folder_paths", _json({f: [f"/models/{f}"] for f in MODEL_FOLDERS})),
+            ("GET", "/internal/folder_paths", _json({f: [self._folder_path(f)] for f in MODEL_FOLDERS})),
             ("GET", "/view", self._view),
         ]
         routes = []
@@ -153,6 +158,21 @@ class StubComfyServer:
         async for _ in socket:  # feature-flag messages from the client: nothing to answer
             pass
         return socket
+
+    def _folder_path(self, folder: str) -> str:
+        return str(self.models_dir / folder) if self.models_dir else f"/models/{folder}"
+
+    async def _model_folders(self, request):
+        return web.json_response([{"name": f, "folders": [self._folder_path(f)]} for f in MODEL_FOLDERS])
+
+    async def _model_files(self, request):
+        folder = request.match_info["folder"]
+        if folder not in MODEL_FOLDERS:
+            return web.Response(status=404)
+        root = self.models_dir / folder if self.models_dir else None
+        names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root and \
+            root.is_dir() else []
+        return web.json_response([{"name": name, "pathIndex": 0} for name in names])
 
     async def _object_info(self, request):
         return web.json_response(self.object_info)

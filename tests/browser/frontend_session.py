@@ -127,9 +127,9 @@ def _is_local(url: str) -> bool:
 
 @contextlib.contextmanager
 def frontend_session(build: FrontendBuild, object_info: dict, templates: dict, input_dir: Path,
-                     profile_dir: Path, chromium: str):
+                     profile_dir: Path, chromium: str, models_dir: Path | None = None):
     """A booted frontend (see the module docstring); waits until every node in `object_info` is registered."""
-    with StubComfyServer(build.static_dir, object_info, templates, input_dir) as server, \
+    with StubComfyServer(build.static_dir, object_info, templates, input_dir, models_dir) as server, \
             sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile_dir), executable_path=chromium, headless=True, args=list(CHROMIUM_FLAGS),

@@ -38,6 +38,7 @@ from comfyui_avgen.runner.widgets import combo_options, ordered_inputs, widget_v
 
 PACK = PACK_PYTHON_MODULE.removeprefix("custom_nodes.")
 PINNED_FRONTEND = "1.35.9"
+DOCS_SCREENSHOTS = WORKFLOWS_DIR.parent / "docs" / "screenshots"
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.json"))
 PYTHON_PACKAGES = {"playwright": "playwright", "aiohttp": "aiohttp", "comfyui_frontend_package": "comfyui-frontend-package"}
 # _meta keys later frontends copy from node properties (1.58 adds cnr_id and ver); 1.35.9 writes only the title.
@@ -118,11 +119,18 @@ def frontend(request, tmp_path_factory):
     models, inputs = _user_install(root)
     with comfy_adapter.configured(models_dir=models, input_dir=inputs):
         info = object_info()
-    with frontend_session(build, info, {PACK: WORKFLOWS_DIR}, inputs, root / "profile", chromium_executable()) as session:
+    with frontend_session(build, info, {PACK: WORKFLOWS_DIR}, inputs, root / "profile", chromium_executable(),
+                          models_dir=models) as session:
         session.screens = _screens_dir(tmp_path_factory) / session.version
         yield session
     print(f"\nfrontend {session.version}: screenshots in {session.screens}; blocked requests: {session.blocked}; "
           f"404 answers: {session.server.not_found}")
+
+
+def _docs_screenshot(session, name: str) -> None:
+    """With AVGEN_UPDATE_DOCS=1, the page as it is now saved as docs/screenshots/<name> (committed with the docs)."""
+    if os.environ.get("AVGEN_UPDATE_DOCS") == "1":
+        session.screenshot(DOCS_SCREENSHOTS / name, fit=False)
 
 
 def _screens_dir(tmp_path_factory) -> Path:
@@ -180,6 +188,7 @@ def test_app_boots_with_every_pack_node(frontend):
 def test_template_browser_lists_every_workflow_under_the_pack(frontend):
     assert frontend.template_names(PACK) == [p.stem for p in WORKFLOWS]
     frontend.screenshot(frontend.screens / "template_browser.png", fit=False)
+    _docs_screenshot(frontend, "template_browser.png")
     frontend.page.keyboard.press("Escape")
 
 
@@ -205,6 +214,8 @@ def test_workflow_loads_and_converts_like_avgen(frontend, path):
     assert set(frontend.blocked[blocked_before:]) <= downloads
     graph = frontend.inspect()
     frontend.screenshot(frontend.screens / f"{path.stem}.png", fit=False)
+    # every file the workflow names is in the user's model folders: no missing-models dialog
+    assert frontend.page.get_by_role("dialog").filter(has_text="Missing Models").count() == 0
 
     view = graph["view"]
     outside = [(n["type"], n["id"]) for n in graph["nodes"] if not _on_screen(n["bounds"], view)]
@@ -223,3 +234,4 @@ def test_workflow_loads_and_converts_like_avgen(frontend, path):
     console = [e for e in frontend.console_errors[errors_before[0]:]
                if not (downloads and e.startswith("Error fetching file size"))]  # the blocked size requests
     assert (console, frontend.page_errors[errors_before[1]:]) == ([], [])
+
