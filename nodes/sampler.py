@@ -275,7 +275,8 @@ class AVGenSampler:
         device, batch = model.device, latent.video.shape[0]
         video_grid = VideoGrid(batch, *latent.video.shape[1:], fps=latent.fps, scale_factors=latent.scale_factors)
         v_state = apply_conditionings(video_state(video_grid, latent.video, device), latent.conditionings)
-        a_state = audio_state(AudioGrid(batch, *latent.audio.shape[1:]), latent.audio, device)
+        a_state = apply_conditionings(audio_state(AudioGrid(batch, *latent.audio.shape[1:]), latent.audio, device),
+                                      latent.audio_conditionings)
         video = _stream(v_state, _context(conditioning.video, batch, device, "video"),
                         _context(conditioning.negative_video, batch, device, "negative video"),
                         video_guider, latent.keep_video, noise_scale)

@@ -168,7 +168,8 @@ class AVLatent:
     the pixel size / frame count / fps say what they decode to. `keep_video` / `keep_audio` freeze a stream
     (video-to-audio / audio-to-video): its latent is kept exactly. `has_video` / `has_audio` say the latent holds
     real content (an encoded input) rather than an empty start, which `denoise` < 1 needs. `conditionings` are
-    models.sampling conditioning items (first-frame latents, keyframe guides) applied by the sampler.
+    models.sampling conditioning items (first-frame latents, keyframe guides, retake spans) applied by the sampler to
+    the video stream, `audio_conditionings` those applied to the audio stream (retake spans).
     `scale_factors` are the video VAE's (frames, pixels high, pixels wide) per latent cell.
     """
 
@@ -184,6 +185,7 @@ class AVLatent:
     has_audio: bool = False
     conditionings: tuple = field(default=())
     scale_factors: tuple[int, int, int] = VIDEO_SCALE_FACTORS
+    audio_conditionings: tuple = field(default=())
 
     @property
     def seconds(self) -> float:

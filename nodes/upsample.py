@@ -19,7 +19,9 @@ import torch.nn.functional as F
 from ..models.camera_guide import ValidGuideTokens
 from ..models.checkpoint import CheckpointError, CheckpointFile
 from ..models.family import FAMILY_TITLES, inspect_checkpoint, parse_version
-from ..models.sampling import KeyframeConditioning, LatentIndexConditioning, ReferenceConditioning
+from ..models.sampling import (
+    KeyframeConditioning, LatentIndexConditioning, ReferenceConditioning, TemporalRegionMask,
+)
 from ..models.upsampler import DEFAULT_FRAMES_PER_CHUNK, check_is_upsampler, load_latent_upsampler, upsample_video
 from ..tiny import builtin
 from . import comfy_adapter, model_cache
@@ -195,6 +197,8 @@ class _Resizer:
             keep = item.keep.view(1, 1, *grid).float()
             keep = F.interpolate(keep, size=tuple(guide.latent.shape[2:]), mode="nearest") > 0.5
             return ValidGuideTokens(guide, keep.flatten())
+        if isinstance(item, TemporalRegionMask):  # a span in seconds: the same at any size and frame rate
+            return item
         if isinstance(item, ReferenceConditioning):
             if self.references == "drop":
                 return None

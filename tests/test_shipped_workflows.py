@@ -46,6 +46,7 @@ TINY = [
 PER_WORKFLOW = {
     "avgen_image_to_audio_video": [f"First frame.width={WIDTH}", f"First frame.height={HEIGHT}"],
     "avgen_video_to_audio": [f"Video.frame_limit={FRAMES}"],
+    "avgen_retake": [f"Video.frame_limit={FRAMES}", "Retake.start=0.1", "Retake.end=0.3"],
     "avgen_two_stage_text_to_audio_video": ["Upscaler.upscale_model=ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
                                             "Refine.steps=2"],
     "avgen_two_stage_image_to_audio_video": [f"First frame.width={WIDTH}", f"First frame.height={HEIGHT}"],

@@ -408,6 +408,42 @@ def pose_control() -> WorkflowSpec:
                              "IC-LoRA (loras/) + key poses (input folder)", "AVGen/pose_control")
 
 
+# Retake: the example video and its sound encoded as the clip, one span of it regenerated (both streams).
+RETAKE, N_AUDIO_ENCODE, N_RETAKE = "Retake", 61, 62
+
+
+def retake() -> WorkflowSpec:
+    prompt = ("A red rubber ball bounces across a sunny lawn and a small dog runs into view to chase it; the dog barks "
+              "twice, quiet outdoor ambience and a light breeze.")
+    nodes = [
+        NodeSpec(N_LOAD, "AVGenLoadVideo", VIDEO, (COLUMNS[0], INPUT_Y),
+                 {"video": VIDEO_NAME, "frame_limit": FRAMES, "skip_first_frames": 0, "select_every_nth": 1}),
+        NodeSpec(N_ENCODE, "AVGenVideoEncode", VIDEO_ENCODE, (COLUMNS[2], 640), {"resize_mode": "crop", "keep": False}),
+        NodeSpec(N_AUDIO_ENCODE, "AVGenAudioEncode", AUDIO_ENCODE, (COLUMNS[2], 820), {"keep": False}),
+        NodeSpec(N_RETAKE, "AVGenRetake", RETAKE, (COLUMNS[2], 960),
+                 {"start": 2.0, "end": 3.5, "unit": "seconds", "regenerate": "video and audio", "soft_edge": 0.25}),
+    ]
+    return WorkflowSpec(
+        "avgen_retake",
+        nodes=tuple(_loaders() + nodes + _prompt_and_clip(prompt) + [_sampler()] + _decoders()
+                    + [_save("AVGen/retake")]),
+        links=_links(*CORE_LINKS,
+                     ((N_LOAD, "fps"), (N_CLIP, "fps")),
+                     ((N_CKPT, "video_vae"), (N_ENCODE, "video_vae")),
+                     ((N_LOAD, "frames"), (N_ENCODE, "images")),
+                     ((N_CLIP, "latent"), (N_ENCODE, "latent")),
+                     ((N_CKPT, "audio_vae"), (N_AUDIO_ENCODE, "audio_vae")),
+                     ((N_LOAD, "audio"), (N_AUDIO_ENCODE, "audio")),
+                     ((N_ENCODE, "latent"), (N_AUDIO_ENCODE, "latent")),
+                     ((N_AUDIO_ENCODE, "latent"), (N_RETAKE, "latent")),
+                     ((N_RETAKE, "latent"), (N_SAMPLER, "latent")),
+                     *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
+        groups=_groups("Source clip: video + its sound (input folder)", 290,
+                       "Prompt (the new span) + clip (fps from the video)",
+                       f"Retake 2.0-3.5 s, then {STEPS} steps; the rest is kept", 1160, OUTPUT_NOTE),
+    )
+
+
 # Two-stage generation (the official TI2Vid two-stage / keyframe pipelines): stage 1 at half the size with the dev
 # schedule and guidance, the latent upsampled x2, stage 2 refined by the distilled LoRA's 3-step schedule without
 # guidance. The decoders and the save node move one column right.
@@ -544,6 +580,7 @@ WORKFLOWS = {
     "avgen_keyframes_first_middle_last": (keyframes_first_middle_last, "Keyframes: first, middle, last"),
     "avgen_depth_control": (depth_control, "Depth control (IC-LoRA)"),
     "avgen_pose_control": (pose_control, "Pose control (IC-LoRA)"),
+    "avgen_retake": (retake, "Retake: regenerate 2.0-3.5 s of a clip"),
     "avgen_two_stage_text_to_audio_video": (two_stage_text_to_audio_video, "Two-stage text to video + audio"),
     "avgen_two_stage_image_to_audio_video": (two_stage_image_to_audio_video, "Two-stage image to video + audio"),
     "avgen_two_stage_keyframes": (two_stage_keyframes, "Two-stage keyframes"),

@@ -7,6 +7,8 @@
   tokens with their own positions (placed at pixel frame `frame_idx`): latent 0, clean = the keyframe tokens,
   mask `1 - strength`. With `attention_strength` the self-attention between the generated tokens and the new
   guide tokens is scaled by it (guide <-> guide 1, guide <-> earlier guides 0).
+* `TemporalRegionMask` (retake): only the target tokens whose time extent overlaps [start, end) seconds are
+  regenerated (denoise mask kept), every other target token keeps its clean value (mask 0); video or audio.
 * `ReferenceConditioning` (IC-LoRA reference video): an encoded control video (depth, pose, ...), possibly at
   1/`downscale_factor` of the target size and 1/`temporal_scale_factor` of its frame rate, appended as clean
   tokens whose positions are mapped back onto the target's pixel grid and timeline (same attention masking).
@@ -148,6 +150,34 @@ class ReferenceConditioning:
         if self.downscale_factor != 1:
             positions[:, 1:] = positions[:, 1:] * float(self.downscale_factor)
         return positions
+
+
+@dataclass(frozen=True)
+class TemporalRegionMask:
+    """Regenerate only [start, end) seconds of a stream (the official retake's TemporalRegionMask): target tokens
+    whose time bounds overlap the span keep their denoise mask, all others get 0 (kept exactly). With `ramp` > 0
+    seconds the mask rises linearly over the span's first and last `ramp` seconds (by each token's time centre,
+    never below 1/8 inside the span), so the new part joins the kept one without a jump."""
+
+    start: float
+    end: float
+    ramp: float = 0.0
+
+    def apply_to(self, state: LatentState) -> LatentState:
+        if not self.end > self.start >= 0 or self.ramp < 0:
+            raise ValueError(f"temporal region: need 0 <= start < end and ramp >= 0, got start {self.start}, end "
+                             f"{self.end}, ramp {self.ramp}")
+        target = state.num_target_tokens
+        bounds = state.positions[:, 0, :target].to(torch.float32)  # (B, T, 2) seconds
+        inside = (bounds[..., 1] > self.start) & (bounds[..., 0] < self.end)
+        weight = inside.to(torch.float32)
+        if self.ramp > 0:
+            centre = bounds.mean(-1)
+            edge = torch.minimum(centre - self.start, self.end - centre) / self.ramp
+            weight = weight * edge.clamp(0.125, 1.0)
+        mask = state.denoise_mask.clone()
+        mask[:, :target] = mask[:, :target] * weight.unsqueeze(-1).to(mask.dtype)
+        return replace(state, denoise_mask=mask)
 
 
 def append_guide_tokens(state: LatentState, tokens: torch.Tensor, positions: torch.Tensor, strength: float,
