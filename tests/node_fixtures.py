@@ -45,6 +45,19 @@ TINY_UPSCALERS = {"ltx-2.3-spatial-upscaler-x2-1.1.safetensors":
 __all__ = ["cache_dir", "input_dir", "models_dir", "output_dir", "shipped_models_dir"]
 
 
+def run_builtin_workflow(name: str, out_dir: Path, capsys, *overrides: str) -> Path:
+    """Run shipped workflow `name` with the packaged models only (an empty models dir) and `--set` overrides; the
+    one mp4 it wrote."""
+    from comfyui_avgen import cli
+
+    argv = ["run", str(WORKFLOWS_DIR / f"{name}.json"), "--models-dir", str(out_dir / "models"),
+            "--output-dir", str(out_dir)]
+    code = cli.main(argv + [arg for text in overrides for arg in ("--set", text)])
+    assert code == 0, capsys.readouterr().err
+    (mp4,) = out_dir.rglob("*.mp4")
+    return mp4
+
+
 def require_tiny_models() -> None:
     missing = [str(p) for p in (TINY_LTX2, TINY_LTX23, TINY_GEMMA / "config.json") if not p.exists()]
     if missing:

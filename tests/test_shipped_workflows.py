@@ -47,11 +47,13 @@ PER_WORKFLOW = {
     "avgen_image_to_audio_video": [f"First frame.width={WIDTH}", f"First frame.height={HEIGHT}"],
     "avgen_video_to_audio": [f"Video.frame_limit={FRAMES}"],
     "avgen_retake": [f"Video.frame_limit={FRAMES}", "Retake.start=0.1", "Retake.end=0.3"],
+    "avgen_extend": ["Next.steps=2"],
     "avgen_two_stage_text_to_audio_video": ["Upscaler.upscale_model=ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
                                             "Refine.steps=2"],
     "avgen_two_stage_image_to_audio_video": [f"First frame.width={WIDTH}", f"First frame.height={HEIGHT}"],
 }
 TWO_STAGE_SCALE = 2  # the two-stage workflows' upscaler (spatial x2)
+EXTENDED_FRAMES = 24  # avgen_extend: the Extend node's 1 s at 24 fps, joined after the 9-frame overlap
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -224,7 +226,8 @@ def _run(path: Path, models_dir: Path, input_dir: Path, output_dir: Path, capsys
 def test_generating_workflow_runs_end_to_end(path, models_dir, input_dir, output_dir, capsys):
     mp4 = _run(path, models_dir, input_dir, output_dir, capsys)
     scale = TWO_STAGE_SCALE if "two_stage" in path.stem else 1
-    audio = _check_mp4(mp4, scale * WIDTH, scale * HEIGHT, FRAMES, FPS)
+    frames = FRAMES + (EXTENDED_FRAMES if path.stem == "avgen_extend" else 0)
+    audio = _check_mp4(mp4, scale * WIDTH, scale * HEIGHT, frames, FPS)
     if "audio_to_video" in path.stem:  # the input audio itself is saved, trimmed to the clip
         original, rate = _audio(input_dir / example_media.AUDIO_NAME)
         _, saved_rate = _audio(mp4)

@@ -9,9 +9,8 @@ import pytest
 from latent_handles import one_torch_thread  # noqa: F401 (autouse: one thread, models released)
 import torch
 import torch.nn.functional as F
-from node_fixtures import WORKFLOWS_DIR
+from node_fixtures import run_builtin_workflow
 
-from comfyui_avgen import cli
 from comfyui_avgen.nodes.decode import AVGenVideoDecode
 from comfyui_avgen.nodes.encode import AVGenImageEncode
 from comfyui_avgen.nodes.keyframes import AVGenKeyframe
@@ -35,11 +34,8 @@ TINY_STAGE_2 = dict(steps=8, schedule="dev_token_shift", denoise=0.4)  # the shi
 
 
 def test_shipped_two_stage_workflow_makes_a_256_pixel_clip(tmp_path, capsys):
-    path = WORKFLOWS_DIR / "avgen_two_stage_text_to_audio_video.json"
-    code = cli.main(["run", str(path), "--models-dir", str(tmp_path / "models"), "--output-dir", str(tmp_path),
-                     "--set", "Sampler.steps=6", "--set", "Refine.steps=3"])
-    assert code == 0, capsys.readouterr().err
-    (mp4,) = tmp_path.rglob("*.mp4")
+    mp4 = run_builtin_workflow("avgen_two_stage_text_to_audio_video", tmp_path, capsys, "Sampler.steps=6",
+                               "Refine.steps=3")
     with av.open(str(mp4)) as container:
         video = container.streams.video[0]
         assert (video.width, video.height) == (2 * WIDTH, 2 * HEIGHT)

@@ -146,16 +146,21 @@ OUTPUT_NOTE = "Decode + save mp4 (H.264 + AAC) to the output folder"
 TINY = GenerationSettings()
 TINY_PROMPT = ("a red circle bounces off the walls over a checkered background, a bright drum sounds at each "
                "bounce")
+TINY_GUIDANCE = dict(video_cfg=TINY.video_cfg, audio_cfg=TINY.audio_cfg, video_stg=TINY.stg, audio_stg=TINY.stg,
+                     stg_blocks="auto" if TINY.stg else "none", video_modality=TINY.modality,
+                     audio_modality=TINY.modality, video_rescale=TINY.rescale, audio_rescale=TINY.rescale)
+
+
+def _tiny_clip() -> list[NodeSpec]:
+    """Prompt and empty latent of AVGen-Tiny's own clip size."""
+    return _prompt_and_clip(TINY_PROMPT, negative="", width=TINY.width, height=TINY.height, frames=TINY.frames,
+                            fps=TINY.fps)
 
 
 def text_to_audio_video() -> WorkflowSpec:
-    clip = _prompt_and_clip(TINY_PROMPT, negative="", width=TINY.width, height=TINY.height, frames=TINY.frames,
-                            fps=TINY.fps)
+    clip = _tiny_clip()
     guidance = f"CFG {TINY.video_cfg:g}, " + (f"STG {TINY.stg:g}" if TINY.stg else "no STG")
-    sampler = _sampler(steps=TINY.steps, schedule="dev_token_shift", video_cfg=TINY.video_cfg,
-                       audio_cfg=TINY.audio_cfg, video_stg=TINY.stg, audio_stg=TINY.stg,
-                       stg_blocks="auto" if TINY.stg else "none", video_modality=TINY.modality,
-                       audio_modality=TINY.modality, video_rescale=TINY.rescale, audio_rescale=TINY.rescale)
+    sampler = _sampler(steps=TINY.steps, schedule="dev_token_shift", **TINY_GUIDANCE)
     return WorkflowSpec(
         "avgen_text_to_audio_video",
         nodes=tuple(_loaders(BUILTIN_NAME, BUILTIN_NAME) + clip + [sampler] + _decoders()
@@ -444,6 +449,57 @@ def retake() -> WorkflowSpec:
     )
 
 
+# Extend: AVGen-Tiny makes a clip, continues it from its last 9 frames and sound, and the two are joined.
+EXTEND, NEXT, NEXT_VIDEO_DECODE, NEXT_AUDIO_DECODE, JOIN = "Extend", "Next", "Next video decode", "Next audio decode", \
+    "Join"
+N_EXTEND, N_NEXT, N_NEXT_VDEC, N_NEXT_ADEC, N_JOIN = 71, 72, 73, 74, 75
+OVERLAP = 9
+
+
+def extend() -> WorkflowSpec:
+    x = TWO_STAGE_COLUMNS
+    clip = _tiny_clip()
+    nodes = [
+        _sampler(steps=TINY.steps, schedule="dev_token_shift", **TINY_GUIDANCE),
+        NodeSpec(N_EXTEND, "AVGenExtend", EXTEND, (x[3], 40), {"seconds": 1.0, "overlap_frames": OVERLAP}),
+        NodeSpec(N_NEXT, "AVGenSampler", NEXT, (x[3], 260),
+                 {"seed": SEED + 1, "steps": TINY.steps, "schedule": "dev_token_shift", "denoise": 1.0,
+                  **TINY_GUIDANCE}),
+        NodeSpec(N_VDEC, "AVGenVideoDecode", VIDEO_DECODE, (x[4], 40), {"tiling": "auto"}),
+        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[4], 320)),
+        NodeSpec(N_NEXT_VDEC, "AVGenVideoDecode", NEXT_VIDEO_DECODE, (x[4], 480), {"tiling": "auto"}),
+        NodeSpec(N_NEXT_ADEC, "AVGenAudioDecode", NEXT_AUDIO_DECODE, (x[4], 760)),
+        NodeSpec(N_JOIN, "AVGenJoin", JOIN, (x[5], 40), {"fps": TINY.fps, "overlap_frames": OVERLAP}),
+        NodeSpec(N_SAVE, "AVGenAudioSyncSave", SAVE, (x[6], 40), {"filename_prefix": "AVGen/extend", "crf": 19}),
+    ]
+    return WorkflowSpec(
+        "avgen_extend",
+        nodes=tuple(_loaders(BUILTIN_NAME, BUILTIN_NAME) + clip + nodes),
+        links=_links(*CORE_LINKS,
+                     ((N_CLIP, "latent"), (N_SAMPLER, "latent")),
+                     ((N_SAMPLER, "latent"), (N_EXTEND, "latent")),
+                     ((N_CKPT, "video_vae"), (N_EXTEND, "video_vae")),
+                     ((N_CKPT, "model"), (N_NEXT, "model")),
+                     ((N_PROMPT, "conditioning"), (N_NEXT, "conditioning")),
+                     ((N_EXTEND, "latent"), (N_NEXT, "latent")),
+                     *(((N_CKPT, "video_vae"), (n, "video_vae")) for n in (N_VDEC, N_NEXT_VDEC)),
+                     *(((N_CKPT, "audio_vae"), (n, "audio_vae")) for n in (N_ADEC, N_NEXT_ADEC)),
+                     ((N_SAMPLER, "latent"), (N_VDEC, "latent")), ((N_SAMPLER, "latent"), (N_ADEC, "latent")),
+                     ((N_NEXT, "latent"), (N_NEXT_VDEC, "latent")), ((N_NEXT, "latent"), (N_NEXT_ADEC, "latent")),
+                     ((N_VDEC, "frames"), (N_JOIN, "frames")), ((N_ADEC, "audio"), (N_JOIN, "audio")),
+                     ((N_NEXT_VDEC, "frames"), (N_JOIN, "next_frames")),
+                     ((N_NEXT_ADEC, "audio"), (N_JOIN, "next_audio")),
+                     ((N_JOIN, "frames"), (N_SAVE, "images")), ((N_JOIN, "audio"), (N_SAVE, "audio")),
+                     ((N_VDEC, "fps"), (N_JOIN, "fps")), ((N_VDEC, "fps"), (N_SAVE, "fps"))),
+        groups=(*_groups(None, 0, f"AVGen-Tiny prompt + first clip: {TINY.frames} frames",
+                         f"First clip: {TINY.steps} steps", 560, OUTPUT_NOTE)[:-1],
+                GroupSpec(f"Next clip from the last {OVERLAP} frames", (x[3] - 20, GROUP_TOP, 360, 780),
+                          GENERATE_COLOR, GROUP_FONT),
+                GroupSpec("Decode both clips, join them, save", (x[4] - 20, GROUP_TOP, 1160, 980), OUTPUT_COLOR,
+                          GROUP_FONT)),
+    )
+
+
 # Two-stage generation (the official TI2Vid two-stage / keyframe pipelines): stage 1 at half the size with the dev
 # schedule and guidance, the latent upsampled x2, stage 2 refined by the distilled LoRA's 3-step schedule without
 # guidance. The decoders and the save node move one column right.
@@ -522,13 +578,9 @@ HALF_WIDTH, HALF_HEIGHT = WIDTH, HEIGHT  # stage 1 of a 1536x1024 clip
 
 
 def two_stage_text_to_audio_video() -> WorkflowSpec:
-    clip = _prompt_and_clip(TINY_PROMPT, negative="", width=TINY.width, height=TINY.height, frames=TINY.frames,
-                            fps=TINY.fps)
-    tiny_guidance = dict(video_cfg=TINY.video_cfg, audio_cfg=TINY.audio_cfg, video_stg=TINY.stg, audio_stg=TINY.stg,
-                         stg_blocks="auto" if TINY.stg else "none", video_modality=TINY.modality,
-                         audio_modality=TINY.modality, video_rescale=TINY.rescale, audio_rescale=TINY.rescale)
-    sampler = _sampler(steps=TINY.steps, schedule="dev_token_shift", **tiny_guidance)
-    tail = _two_stage_nodes(BUILTIN_UPSCALER_NAME, None, {**tiny_guidance, **TINY_STAGE_2}, "AVGen/two_stage_t2av")
+    clip = _tiny_clip()
+    sampler = _sampler(steps=TINY.steps, schedule="dev_token_shift", **TINY_GUIDANCE)
+    tail = _two_stage_nodes(BUILTIN_UPSCALER_NAME, None, {**TINY_GUIDANCE, **TINY_STAGE_2}, "AVGen/two_stage_t2av")
     return WorkflowSpec(
         "avgen_two_stage_text_to_audio_video",
         nodes=tuple(_loaders(BUILTIN_NAME, BUILTIN_NAME) + clip + [sampler] + tail),
@@ -581,6 +633,7 @@ WORKFLOWS = {
     "avgen_depth_control": (depth_control, "Depth control (IC-LoRA)"),
     "avgen_pose_control": (pose_control, "Pose control (IC-LoRA)"),
     "avgen_retake": (retake, "Retake: regenerate 2.0-3.5 s of a clip"),
+    "avgen_extend": (extend, "Extend: a clip continued and joined"),
     "avgen_two_stage_text_to_audio_video": (two_stage_text_to_audio_video, "Two-stage text to video + audio"),
     "avgen_two_stage_image_to_audio_video": (two_stage_image_to_audio_video, "Two-stage image to video + audio"),
     "avgen_two_stage_keyframes": (two_stage_keyframes, "Two-stage keyframes"),
