@@ -4,8 +4,9 @@ decoded clips into one.
 AVGen Extend makes the next clip's AV latent: its first `overlap_frames` pixel frames are the end of the previous
 clip (decoded, then encoded again as the start of a clip: the VAE encodes a clip's first frame alone, so a slice
 of latent frames from the middle could not be reused), pinned like a first frame; its first audio latent frames
-are the previous clip's last ones over the same time, kept exactly by a temporal region mask. AVGen Join appends
-the second clip's frames and sound after the overlap, with a short crossfade at the audio seam.
+are the previous clip's last ones over the same time, kept exactly by a temporal region mask. AVGen Join overlays
+the two clips over the overlap, crossfading picture and sound from the first to the second (both show the same
+moment there: the decodes differ a little), then continues with the second.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from .types import AUDIO, AV_LATENT, IMAGE, VIDEO_VAE, AVLatent, PixelSource
 log = logging.getLogger(__name__)
 
 EXTEND, JOIN = "AVGenExtend", "AVGenJoin"
-CROSSFADE_SECONDS = 0.02
 
 
 def check_extend_values(seconds=None, overlap_frames=None) -> None:
@@ -121,14 +121,15 @@ def _check_audio(name: str, audio) -> tuple[torch.Tensor, int]:
 
 class AVGenJoin:
     DESCRIPTION = (
-        "Joins two decoded clips where the second continues the first (AVGen Extend): the second's frames and "
-        "sound after the overlap are appended; the sound crosses over in 20 ms at the seam, so there is no click."
+        "Joins two decoded clips where the second continues the first (AVGen Extend): over the overlap the picture "
+        "and the sound cross-fade from the first clip to the second, then the second continues, so there is no jump "
+        "or click at the seam."
     )
     CATEGORY = "AVGen/latent"
     FUNCTION = "join"
     RETURN_TYPES = (IMAGE, AUDIO)
     RETURN_NAMES = ("frames", "audio")
-    OUTPUT_TOOLTIPS = ("All frames of the first clip, then the second's after the overlap.",
+    OUTPUT_TOOLTIPS = ("The first clip, the overlap cross-faded, then the rest of the second clip.",
                        "The first clip's sound continued by the second's.")
 
     @classmethod
@@ -159,11 +160,13 @@ class AVGenJoin:
             raise NodeInputError(JOIN, f"the sounds differ: {rate} Hz / {tuple(wave.shape[:2])} and {next_rate} Hz / "
                                        f"{tuple(next_wave.shape[:2])}")
         seam = round(overlap_frames / fps * rate)  # where the second clip's new sound starts
-        fade = min(round(CROSSFADE_SECONDS * rate), seam, wave.shape[-1])
+        fade = min(seam, wave.shape[-1])
         ramp = torch.linspace(0.0, 1.0, fade + 2)[1:-1]
         blended = wave[..., wave.shape[-1] - fade:] * (1 - ramp) + next_wave[..., seam - fade:seam] * ramp
         joined = torch.cat([wave[..., :wave.shape[-1] - fade], blended, next_wave[..., seam:]], dim=-1)
-        video = torch.cat([first, second[overlap_frames:]])
+        weight = torch.linspace(0.0, 1.0, overlap_frames + 2)[1:-1].view(-1, 1, 1, 1)
+        crossed = first[-overlap_frames:] * (1 - weight) + second[:overlap_frames] * weight
+        video = torch.cat([first[:-overlap_frames], crossed, second[overlap_frames:]])
         return video, {"waveform": joined.contiguous(), "sample_rate": rate}
 
 

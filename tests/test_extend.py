@@ -66,10 +66,13 @@ def _tone(start: float, seconds: float, rate: int) -> dict:
 def test_join_continues_frames_and_sound_through_the_seam():
     rate, overlap = 24000, 9  # 1000 samples a frame: the clips start on whole samples
     first = torch.rand(17, 8, 8, 3)
-    second = torch.cat([first[-overlap:], torch.rand(16, 8, 8, 3)])
+    second = torch.cat([torch.rand(overlap, 8, 8, 3), torch.rand(16, 8, 8, 3)])
     a, b = _tone(0.0, 17 / FPS, rate), _tone((17 - overlap) / FPS, 25 / FPS, rate)
     frames, audio = AVGenJoin().join(first, a, second, b, FPS, overlap)
-    assert torch.equal(frames, torch.cat([first, second[overlap:]]))
+    assert frames.shape[0] == 17 + 25 - overlap
+    assert torch.equal(frames[:17 - overlap], first[:-overlap]) and torch.equal(frames[17:], second[overlap:])
+    w = torch.arange(1, overlap + 1).view(-1, 1, 1, 1) / (overlap + 1)  # the overlap cross-fades
+    torch.testing.assert_close(frames[17 - overlap:17], first[-overlap:] * (1 - w) + second[:overlap] * w)
     whole = _tone(0.0, (17 + 25 - overlap) / FPS, rate)["waveform"]
     assert audio["waveform"].shape == whole.shape
     assert (audio["waveform"] - whole).abs().max() < 1e-3  # one continuous tone, no click at the seam
