@@ -70,6 +70,18 @@ def parse_version(text: str | None) -> tuple[int, ...] | None:
     return tuple(parts) or None
 
 
+def family_for_version(ckpt: CheckpointFile) -> str | None:
+    """The family the file's `model_version` names (None without one); CheckpointError for LTX-2.5 and later."""
+    version = parse_version(ckpt.metadata.get("model_version"))
+    if version is None:
+        return None
+    if version >= (2, 4):
+        raise CheckpointError(
+            f"{ckpt.path}: model_version {ckpt.metadata['model_version']} (LTX-2.5 and later) is not supported yet"
+        )
+    return "ltx23" if version >= (2, 3) else "ltx2"
+
+
 def _foreign_kind(ckpt: CheckpointFile) -> str | None:
     """Name the kind of a file that is not an LTX audio-video checkpoint, with where it belongs."""
     keys = ckpt.keys()
@@ -152,12 +164,9 @@ def inspect_checkpoint(ckpt: CheckpointFile) -> CheckpointInfo:
         sample = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
         what = f"it looks like {foreign}" if foreign else f"{len(keys)} keys ({sample})"
         raise CheckpointError(f"{ckpt.path} is not an LTX-2 / LTX-2.3 checkpoint: {what}")
+    claimed = family_for_version(ckpt)
     version = parse_version(ckpt.metadata.get("model_version"))
-    if version is not None and version >= (2, 4):
-        raise CheckpointError(
-            f"{ckpt.path}: model_version {ckpt.metadata['model_version']} (LTX-2.5 and later) is not supported yet"
-        )
-    families = component_families(ckpt, components, version)
+    families = component_families(ckpt, components, claimed)
     return CheckpointInfo(ckpt, one_family([(ckpt.path, families)]), version, components, families)
 
 
@@ -229,11 +238,9 @@ def _structural_family(ckpt: CheckpointFile, component: str, prefix: str) -> str
     return None
 
 
-def component_families(ckpt: CheckpointFile, components: dict[str, str],
-                       version: tuple[int, ...] | None) -> dict[str, str]:
-    """{component: family} from each component's tensors, else from the file's model_version; a component whose
-    tensors contradict the model_version is an error."""
-    claimed = None if version is None else ("ltx23" if version >= (2, 3) else "ltx2")
+def component_families(ckpt: CheckpointFile, components: dict[str, str], claimed: str | None) -> dict[str, str]:
+    """{component: family} from each component's tensors, else the family the file's model_version claims; a
+    component whose tensors contradict the model_version is an error."""
     families = {}
     for component, prefix in components.items():
         family = _structural_family(ckpt, component, prefix)

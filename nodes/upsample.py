@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..models.camera_guide import ValidGuideTokens
 from ..models.checkpoint import CheckpointError, CheckpointFile
-from ..models.family import FAMILY_TITLES, inspect_checkpoint, parse_version
+from ..models.family import FAMILY_TITLES, family_for_version, inspect_checkpoint
 from ..models.sampling import (
     KeyframeConditioning, LatentIndexConditioning, ReferenceConditioning, TemporalRegionMask,
 )
@@ -64,13 +64,14 @@ def upsampler_path(name: str):
 
 def file_family(ckpt: CheckpointFile, name: str) -> str | None:
     """The release an upsampler belongs to: its `model_version` metadata, else its released file name."""
-    version = parse_version(ckpt.metadata.get("model_version"))
-    if version is not None:
-        if version >= (2, 4):
-            raise NodeInputError(LOADER, f"upscale_model {name!r} is for model version "
-                                         f"{ckpt.metadata['model_version']}: only LTX-2 and LTX-2.3 upsamplers are "
-                                         "supported")
-        return "ltx23" if version >= (2, 3) else "ltx2"
+    try:
+        family = family_for_version(ckpt)
+    except CheckpointError as exc:
+        raise NodeInputError(LOADER, f"upscale_model {name!r} is for model version "
+                                     f"{ckpt.metadata['model_version']}: only LTX-2 and LTX-2.3 upsamplers are "
+                                     "supported") from exc
+    if family is not None:
+        return family
     base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
     if re.match(r"ltx-?2\.3", base):
         return "ltx23"
@@ -158,19 +159,22 @@ class AVGenLatentUpsamplerLoader:
 # --- latent upsample -----------------------------------------------------------------------------------------
 
 
-class _Resizer:
-    """Carries conditionings from a latent to its upsampled version."""
+def upsampled_video(video_vae, upsampler, latent: torch.Tensor, chunk: int) -> torch.Tensor:
+    """A normalized (B, C, F, H, W) latent through the upsampler (framed by the VAE's statistics), on the CPU."""
+    with torch.no_grad():
+        return upsample_video(latent, video_vae.vae.per_channel_statistics, upsampler, chunk).to("cpu")
 
-    def __init__(self, video_vae, handle: UpsamplerHandle, latent: AVLatent, out: AVLatent, chunk: int,
-                 references: str):
-        self.video_vae, self.upsampler, self.chunk = video_vae, handle.upsampler, chunk
-        self.config = handle.upsampler.config
+
+class _Resizer:
+    """Carries conditionings from a latent (`latent`) to its upsampled version (`out`)."""
+
+    def __init__(self, video_vae, upsampler, latent: AVLatent, out: AVLatent, chunk: int, references: str):
+        self.video_vae, self.upsampler, self.chunk = video_vae, upsampler, chunk
+        self.config = upsampler.config
         self.latent, self.out, self.references = latent, out, references
-        self.notes: list[str] = []
 
     def upsampled(self, latent: torch.Tensor) -> torch.Tensor:
-        up = upsample_video(latent, self.video_vae.vae.per_channel_statistics, self.upsampler, self.chunk)
-        return up.to("cpu")
+        return upsampled_video(self.video_vae, self.upsampler, latent, self.chunk)
 
     def image_latent(self, item) -> torch.Tensor:
         """An image key's latent at the new size: encoded again from its frames (spatial upsamplers, when the VAE
@@ -277,16 +281,14 @@ class AVGenLatentUpsample:
         latent = _check_latent(NODE, latent)
         _check_pair(latent, upscale_model, video_vae)
         config = upscale_model.upsampler.config
-        resizer = _Resizer(video_vae, upscale_model, latent, latent, frames_per_chunk, ic_lora_guides)
-        with torch.no_grad():
-            video = resizer.upsampled(latent.video)
+        video = upsampled_video(video_vae, upscale_model.upsampler, latent.video, frames_per_chunk)
         frames, height, width = video.shape[2:]
         steps = latent.scale_factors
         out = latent.replace(
             video=video, height=height * steps[1], width=width * steps[2],
             pixel_frames=(frames - 1) * steps[0] + 1, fps=latent.fps * (2 if config.temporal else 1),
             keep_audio=latent.keep_audio or audio == "keep")
-        resizer.out = out
+        resizer = _Resizer(video_vae, upscale_model.upsampler, latent, out, frames_per_chunk, ic_lora_guides)
         with torch.no_grad():
             carried = [resizer.carry(item) for item in latent.conditionings]
         out = out.replace(conditionings=tuple(c for c in carried if c is not None))
