@@ -96,15 +96,14 @@ def read_audio(path: str | os.PathLike) -> DecodedAudio:
 
 
 def write_flac(path: str | os.PathLike, waveform: torch.Tensor, sample_rate: int) -> None:
-    """(C, N) float waveform in [-1, 1] (clipped) -> a 16-bit FLAC file with C channels (1 to 8)."""
+    """(C, N) float waveform in [-1, 1] (clipped), C = 1 or 2 -> a 16-bit mono / stereo FLAC file."""
     av = pyav()
-    channels = waveform.shape[0]
-    if waveform.ndim != 2 or not 1 <= channels <= 8:
-        raise ValueError(f"expected a (channels, samples) waveform with 1 to 8 channels, got {tuple(waveform.shape)}")
+    layouts = {1: "mono", 2: "stereo"}
+    if waveform.ndim != 2 or waveform.shape[0] not in layouts:
+        raise ValueError(f"expected a mono or stereo (channels, samples) waveform, got {tuple(waveform.shape)}")
     samples = (waveform.detach().float().clamp(-1, 1) * 32767).round().to(torch.int16).T.contiguous().numpy()
     with av.open(os.fspath(path), "w", format="flac") as container:
-        stream = container.add_stream("flac", rate=int(sample_rate), layout=f"{channels}c" if channels > 2 else
-                                      ("stereo" if channels == 2 else "mono"))
+        stream = container.add_stream("flac", rate=int(sample_rate), layout=layouts[waveform.shape[0]])
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout=stream.layout.name)
         frame.sample_rate = int(sample_rate)
         for packet in stream.encode(frame):

@@ -41,6 +41,16 @@ def _decoded_tail(video_vae, latent: AVLatent, frames: int) -> torch.Tensor:
     return ((pixels[0, :, -frames:].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu()
 
 
+def _given_tail(frames, latent: AVLatent, count: int) -> torch.Tensor:
+    """The last `count` of the first clip's decoded frames (IMAGE of batch x pixel_frames frames)."""
+    frames = _check_image(EXTEND, "frames", frames)
+    if frames.shape[0] % latent.pixel_frames or tuple(frames.shape[1:3]) != (latent.height, latent.width):
+        raise NodeInputError(EXTEND, f"frames are {frames.shape[0]} of {frames.shape[2]}x{frames.shape[1]}, the "
+                                     f"clip has {latent.pixel_frames} of {latent.width}x{latent.height}: connect the "
+                                     "video decode of this latent")
+    return frames[latent.pixel_frames - count:latent.pixel_frames].float().cpu()
+
+
 class AVGenExtend:
     DESCRIPTION = (
         "Continues a sampled clip: makes the AV latent of the next clip, which starts with the last overlap_frames of "
@@ -66,14 +76,18 @@ class AVGenExtend:
                 "overlap_frames": ("INT", {"default": 9, "min": 1, "max": 1025, "step": 8, "tooltip": (
                     "Frames at the end of the clip the next one starts from (8k+1: 9, 17, 25 ...). More overlap "
                     "carries more motion across the seam.")}),
-            }
+            },
+            "optional": {
+                "frames": (IMAGE, {"tooltip": "The clip's decoded frames (AVGen Video Decode): the overlap is taken "
+                                              "from them instead of decoding the clip again."}),
+            },
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, seconds=None, overlap_frames=None):
         return validation_result(check_extend_values, seconds=seconds, overlap_frames=overlap_frames)
 
-    def extend(self, latent: AVLatent, video_vae, seconds: float, overlap_frames: int):
+    def extend(self, latent: AVLatent, video_vae, seconds: float, overlap_frames: int, frames=None):
         check_extend_values(seconds, overlap_frames)
         latent = _check_latent(EXTEND, latent)
         if not (latent.has_video and latent.has_audio):
@@ -81,17 +95,17 @@ class AVGenExtend:
         if overlap_frames > latent.pixel_frames:
             raise NodeInputError(EXTEND, f"overlap_frames {overlap_frames} is longer than the clip's "
                                          f"{latent.pixel_frames} frames")
+        tail = _decoded_tail(video_vae, latent, overlap_frames) if frames is None else \
+            _given_tail(frames, latent, overlap_frames)
         step = VIDEO_SCALE_FACTORS[0]
-        new_frames = max(step, step * round(seconds * latent.fps / step))
-        frames = overlap_frames + new_frames
-        tail = _decoded_tail(video_vae, latent, overlap_frames)
+        total = overlap_frames + max(step, step * round(seconds * latent.fps / step))
         source = PixelSource(tail, "stretch")
         encoded = encode_source(video_vae, source, latent.height, latent.width)
         if encoded.shape[1:2] + encoded.shape[3:] != latent.video.shape[1:2] + latent.video.shape[3:]:
             raise NodeInputError(EXTEND, f"the video VAE encodes {tuple(encoded.shape[1:])}, the clip's latent is "
                                          f"{tuple(latent.video.shape[1:])}: connect the model's own video VAE")
         batch = latent.video.shape[0]
-        (lat_f, lat_h, lat_w), audio_frames = latent_shape_for(frames, latent.height, latent.width, latent.fps,
+        (lat_f, lat_h, lat_w), audio_frames = latent_shape_for(total, latent.height, latent.width, latent.fps,
                                                                latent.scale_factors)
         video = torch.zeros(batch, latent.video.shape[1], lat_f, lat_h, lat_w)
         key = LatentIndexConditioning(latent=encoded.expand(batch, -1, -1, -1, -1).contiguous(), latent_idx=0,
@@ -103,11 +117,11 @@ class AVGenExtend:
         if kept > 0:
             audio[:, :, :kept] = latent.audio[:, :, -kept:]
             start = float(audio_positions(1, kept)[0, 0, -1, 1])  # where the kept audio frames end
-            audio_conditionings = (TemporalRegionMask(start, frames / latent.fps + 1.0),)
-        result = AVLatent(video=video, audio=audio, fps=latent.fps, pixel_frames=frames, height=latent.height,
+            audio_conditionings = (TemporalRegionMask(start, total / latent.fps + 1.0),)
+        result = AVLatent(video=video, audio=audio, fps=latent.fps, pixel_frames=total, height=latent.height,
                           width=latent.width, conditionings=(key,), scale_factors=latent.scale_factors,
                           audio_conditionings=audio_conditionings)
-        note = (f"next clip: {frames} frames ({frames / latent.fps:.3f} s), starting with the last {overlap_frames} "
+        note = (f"next clip: {total} frames ({total / latent.fps:.3f} s), starting with the last {overlap_frames} "
                 f"frames and {kept} audio latent frames ({kept / AUDIO_LATENTS_PER_SECOND:.2f} s) of this one")
         log.info("%s: %s", EXTEND, note)
         return {"ui": {"text": [note]}, "result": (result,)}

@@ -46,6 +46,15 @@ def test_the_next_clip_starts_from_the_end_of_the_previous_one(ltx23):
     assert not torch.equal(out.audio[:, :, kept:], nxt.audio[:, :, kept:])
 
 
+def test_decoded_frames_given_are_not_decoded_again(ltx23):
+    clip = sample(ltx23, AVGenEmptyAVLatent().make(ltx23.model, W, H, FRAMES, 0.0, FPS, 1)["result"][0], seed=1)
+    frames = torch.rand(FRAMES, H, W, 3)
+    (key,) = AVGenExtend().extend(clip, ltx23.video_vae, 0.5, 9, frames=frames)["result"][0].conditionings
+    assert torch.equal(key.source.frames, frames[-9:])
+    with pytest.raises(NodeInputError, match="connect the video decode of this latent"):
+        AVGenExtend().extend(clip, ltx23.video_vae, 0.5, 9, frames=frames[:10])
+
+
 def test_extend_refuses_what_it_cannot_continue(ltx23):
     empty = AVGenEmptyAVLatent().make(ltx23.model, W, H, FRAMES, 0.0, FPS, 1)["result"][0]
     with pytest.raises(NodeInputError, match="AVGenExtend: latent must be a sampled clip"):

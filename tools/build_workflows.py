@@ -479,6 +479,7 @@ def extend() -> WorkflowSpec:
                      ((N_CLIP, "latent"), (N_SAMPLER, "latent")),
                      ((N_SAMPLER, "latent"), (N_EXTEND, "latent")),
                      ((N_CKPT, "video_vae"), (N_EXTEND, "video_vae")),
+                     ((N_VDEC, "frames"), (N_EXTEND, "frames")),
                      ((N_CKPT, "model"), (N_NEXT, "model")),
                      ((N_PROMPT, "conditioning"), (N_NEXT, "conditioning")),
                      ((N_EXTEND, "latent"), (N_NEXT, "latent")),
