@@ -37,8 +37,7 @@ TINY_LORAS = ("example_style_lora.safetensors", "example_motion_lora.safetensors
 # The IC-LoRA the shipped depth / pose control workflows use, with the metadata of the released file.
 TINY_IC_LORAS = {"ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors": {"reference_downscale_factor": "2"}}
 # The two-stage workflows' distilled LoRA and latent upscaler (tools/multipass_workflows.py), for the tiny LTX-2.3
-# model:
-# a small LoRA, and the golden_next upsampler of the tiny checkpoints' 4 latent channels.
+# model: a small LoRA, and the golden_next upsampler of the tiny checkpoints' 4 latent channels.
 TINY_DISTILLED_LORA = "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
 TINY_UPSCALERS = {"ltx-2.3-spatial-upscaler-x2-1.1.safetensors":
                   SHARED_GOLDEN.parent / "golden_next" / "ltx23" / "upsampler_spatial_x2.safetensors"}

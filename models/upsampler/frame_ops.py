@@ -25,12 +25,18 @@ def with_halo(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     return F.pad(slab, (0, 0, 0, 0, int(start == 0), int(stop == frames)))
 
 
-def conv3d_frames(conv: nn.Conv3d, x: torch.Tensor, chunk: int) -> torch.Tensor:
-    """`conv` (kernel 3, padding 1) over (B, C, F, H, W), chunk by chunk."""
+def conv_frames(conv: nn.Conv2d | nn.Conv3d, x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """A kernel-3, padding-1 conv over (B, C, F, H, W): a Conv3d reads one frame either side, a Conv2d each frame
+    alone."""
+    weight = conv.weight if conv.weight.ndim == 5 else conv.weight.unsqueeze(2)
+    halo = weight.shape[2] // 2
     b, _, frames, h, w = x.shape
+    if chunk >= frames:  # one chunk: no halo copy, no output copy
+        return F.conv3d(x, weight, conv.bias, padding=(halo, 1, 1))
     out = x.new_empty(b, conv.out_channels, frames, h, w)
     for start, stop in frame_chunks(frames, chunk):
-        out[:, :, start:stop] = F.conv3d(with_halo(x, start, stop), conv.weight, conv.bias, padding=(0, 1, 1))
+        slab = with_halo(x, start, stop) if halo else x[:, :, start:stop]
+        out[:, :, start:stop] = F.conv3d(slab, weight, conv.bias, padding=(0, 1, 1))
     return out
 
 

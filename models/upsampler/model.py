@@ -14,23 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import GROUPS, UpsamplerConfig
-from .frame_ops import frame_chunks, group_norm_silu_, per_frame, with_halo
+from .frame_ops import conv_frames, frame_chunks, group_norm_silu_, per_frame, with_halo
 
 DEFAULT_FRAMES_PER_CHUNK = 16
-
-
-def conv_frames(conv: nn.Conv2d | nn.Conv3d, x: torch.Tensor, chunk: int) -> torch.Tensor:
-    """A kernel-3 conv over (B, C, F, H, W): a Conv3d reads one frame either side, a Conv2d each frame alone."""
-    weight = conv.weight if conv.weight.ndim == 5 else conv.weight.unsqueeze(2)
-    halo = weight.shape[2] // 2
-    b, _, frames, h, w = x.shape
-    if chunk >= frames:  # one chunk: no halo copy, no output copy
-        return F.conv3d(x, weight, conv.bias, padding=(halo, 1, 1))
-    out = x.new_empty(b, conv.out_channels, frames, h, w)
-    for start, stop in frame_chunks(frames, chunk):
-        slab = with_halo(x, start, stop) if halo else x[:, :, start:stop]
-        out[:, :, start:stop] = F.conv3d(slab, weight, conv.bias, padding=(0, 1, 1))
-    return out
 
 
 class ResBlock(nn.Module):
