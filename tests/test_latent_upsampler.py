@@ -6,13 +6,13 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from comfyui_avgen.models.checkpoint import CheckpointError
 from comfyui_avgen.models.upsampler import (
     LatentUpsampler, UpsamplerConfig, UpsamplerConfigError, load_latent_upsampler,
 )
+from comfyui_avgen.models.upsampler.whole_clip import whole_clip_forward
 
 KINDS = {
     "spatial_x2": dict(spatial_upsample=True),
@@ -38,59 +38,9 @@ def random_upsampler(seed: int = 0, **overrides) -> LatentUpsampler:
 
 
 def reference_forward(model: LatentUpsampler, x: torch.Tensor) -> torch.Tensor:
-    """The official graph written plainly on whole tensors (torch layers, einops-free)."""
-    c = model.config
-
-    def conv(layer, t):
-        return F.conv3d(t, layer.weight, layer.bias, padding=1) if layer.weight.ndim == 5 else \
-            F.conv2d(t, layer.weight, layer.bias, padding=1)
-
-    def norm(layer, t):
-        return F.group_norm(t, layer.num_groups, layer.weight, layer.bias, layer.eps)
-
-    def block(b, t):
-        h = F.silu(norm(b.norm1, conv(b.conv1, t)))
-        return F.silu(norm(b.norm2, conv(b.conv2, h)) + t)
-
-    def per_frame(fn, t):
-        if t.ndim == 4:  # dims 2: already one frame per sample
-            return fn(t)
-        b, _, f = t.shape[:3]
-        y = fn(t.transpose(1, 2).flatten(0, 1))
-        return y.unflatten(0, (b, f)).transpose(1, 2)
-
-    def resample(t):
-        up = model.upsampler
-        if c.kind == "rational":
-            num, den = c.rational
-
-            def fn(f):
-                f = F.pixel_shuffle(conv(up.conv, f), num)
-                if den == 1:
-                    return f
-                k = up.blur_down.kernel.expand(f.shape[1], 1, 5, 5)
-                return F.conv2d(f, k, stride=den, padding=2, groups=f.shape[1])
-            return per_frame(fn, t)
-        if c.kind == "spatial":
-            return per_frame(lambda f: F.pixel_shuffle(conv(up[0], f), 2), t)
-        y = conv(up[0], t)
-        b, ch8, f, h, w = y.shape
-        s = 2 if c.kind == "spatiotemporal" else 1
-        ch = ch8 // (2 * s * s)
-        y = y.view(b, ch, 2, s, s, f, h, w).permute(0, 1, 5, 2, 6, 3, 7, 4).reshape(b, ch, 2 * f, s * h, s * w)
-        return y[:, :, 1:]
-
-    def network(t):
-        t = F.silu(norm(model.initial_norm, conv(model.initial_conv, t)))
-        for b in model.res_blocks:
-            t = block(b, t)
-        t = resample(t)
-        for b in model.post_upsample_res_blocks:
-            t = block(b, t)
-        return conv(model.final_conv, t)
-
+    """The official graph written plainly on whole tensors (models.upsampler.whole_clip)."""
     with torch.no_grad():
-        return per_frame(network, x) if c.dims == 2 else network(x)
+        return whole_clip_forward(model, x)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from ..models.upsampler import LatentUpsampler, UpsamplerConfig, load_latent_upsampler, upsample_video
+from ..models.upsampler.whole_clip import whole_clip_forward
 from ..models.video_vae.vae import VideoVAE, load_video_vae, to_rgb01
 from .builtin import UPSCALER_NAME, WEIGHTS_DIR, checkpoint_path
 from .config import FPS, FRAMES, MODEL_NAME, MODEL_VERSION, VIDEO_LATENT_CHANNELS
@@ -82,35 +83,13 @@ def pair_latents(out: Path, vae: VideoVAE, clips: int, log, chunk: int = 8) -> d
     return latents
 
 
-def _norm_silu(norm: torch.nn.GroupNorm, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-    x = F.group_norm(x, norm.num_groups, norm.weight, norm.bias, norm.eps)  # statistics over the whole clip
-    return F.silu(x if residual is None else x + residual)
-
-
-def _conv(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
-    return F.conv3d(x, conv.weight, conv.bias, padding=1)
-
-
-def _block(block, x: torch.Tensor) -> torch.Tensor:
-    return _norm_silu(block.norm2, _conv(block.conv2, _norm_silu(block.norm1, _conv(block.conv1, x))), x)
-
-
 def training_forward(model: LatentUpsampler, raw: torch.Tensor) -> torch.Tensor:
     """`model(raw)` with gradients, for a spatial x2 dims-3 upsampler: un-normalised latent (B, C, F, H, W) ->
-    (B, C, F, 2H, 2W). Plain out-of-place ops on whole clips: the inference layers normalise in place the tensor
-    their GroupNorm statistics were read from, which breaks backward (it raises in float32 or float64, depending
-    on how the statistics are gathered)."""
+    (B, C, F, 2H, 2W), computed by models.upsampler.whole_clip (the inference forward normalises in place, which
+    autograd cannot go through)."""
     if (model.config.kind, model.config.dims) != ("spatial", 3):
         raise ValueError(f"training_forward supports spatial x2 dims-3 upsamplers, not {model.config}")
-    x = _norm_silu(model.initial_norm, _conv(model.initial_conv, raw))
-    for block in model.res_blocks:
-        x = _block(block, x)
-    conv, (b, _, frames) = model.upsampler[0], x.shape[:3]
-    per_frame = F.conv2d(x.transpose(1, 2).flatten(0, 1), conv.weight, conv.bias, padding=1)
-    x = F.pixel_shuffle(per_frame, 2).unflatten(0, (b, frames)).transpose(1, 2)
-    for block in model.post_upsample_res_blocks:
-        x = _block(block, x)
-    return _conv(model.final_conv, x)
+    return whole_clip_forward(model, raw)
 
 
 def upsampler_stage(latents: dict[str, torch.Tensor], statistics, budget_s: float) -> Stage:

@@ -7,7 +7,7 @@ two-stage run's DiT cost against one full-resolution pass.
 Upsampler: the released spatial x2 layout (128 latent channels, `--mid-channels`, 4 blocks per stage) with random
 weights, on the stage-1 latent of a `--frames` clip whose output is `--width` x `--height`; bf16 where the CPU
 computes it natively, else float32. Each frames-per-chunk setting, and the plain whole-clip graph of the official
-implementation (tests/test_latent_upsampler.py's reference), runs in its own process: printed are the growth of
+implementation (models/upsampler/whole_clip.py), runs in its own process: printed are the growth of
 peak RSS during the forward over the RSS before it, and the time.
 
 DiT: one real-width block of the release (bench_rows.dit_row) timed at the stage-1 and the full-size token counts;
@@ -31,7 +31,6 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
 
 import bench_models as bm  # noqa: E402
 from comfyui_avgen.models.upsampler import DEFAULT_FRAMES_PER_CHUNK  # noqa: E402
@@ -73,7 +72,7 @@ def peak_rss_since_reset_mib() -> float:
 def upsample_child(spec: dict) -> dict:
     """One upsampler forward: RSS growth and seconds (chunk 0 = the plain whole-clip reference graph)."""
     from comfyui_avgen.models.upsampler import LatentUpsampler, UpsamplerConfig
-    from test_latent_upsampler import reference_forward
+    from comfyui_avgen.models.upsampler.whole_clip import whole_clip_forward
 
     dtype = getattr(torch, spec["dtype"])
     config = UpsamplerConfig(in_channels=LATENT_CHANNELS, mid_channels=spec["mid"], num_blocks_per_stage=4)
@@ -83,7 +82,7 @@ def upsample_child(spec: dict) -> dict:
     before = bm.current_rss_mib()
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model(latent, spec["chunk"]) if spec["chunk"] else reference_forward(model, latent)
+        out = model(latent, spec["chunk"]) if spec["chunk"] else whole_clip_forward(model, latent)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "growth_mib": peak_rss_since_reset_mib() - before,
             "output_mib": out.numel() * out.element_size() / 2**20, "shape": list(out.shape)}
