@@ -1,13 +1,16 @@
 """What a checkpoint file holds: model family, version and which components under which key prefix.
 
 Released single files hold every LTX component under fixed prefixes (`model.diffusion_model.`, `vae.`,
-`audio_vae.`, `vocoder.`, `text_embedding_projection.`). Split files (transformer-only, VAE-only, ...) may keep
-those prefixes or drop them. Files that belong elsewhere (a Gemma text encoder, a LoRA, a latent upscaler, a
-video-only LTX-Video checkpoint) are recognised so the error can say where they go.
+`audio_vae.`, `vocoder.`, `text_embedding_projection.`, `duration_head.`). Split files (transformer-only,
+VAE-only, ...; LTX-2.5 is released only as split files) may keep those prefixes or drop them. Files that belong
+elsewhere (a Gemma text encoder, a LoRA, a latent upscaler, a video-only LTX-Video checkpoint) are recognised so
+the error can say where they go.
 
-Each component also gets its family from its own tensors where the two releases differ in layout (transformer,
-text projection, video VAE, vocoder), else from the file's `model_version`, so that files of different releases
-are never combined silently: their latent spaces differ and the result would be noise.
+Each component also gets its family from its own tensors where the releases differ in layout (transformer,
+text projection, video VAE, vocoder, the 2.5 diffusion decoder and duration head), else from the file's
+`model_version`, so that files of different releases are never combined silently: their latent spaces differ and
+the result would be noise. LTX-2.5 keeps the 2.3 layout of most components; such a component takes the release
+its file names (by `model_version`, or by a component only 2.5 has).
 """
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ from dataclasses import dataclass, field
 
 from .checkpoint import CheckpointError, CheckpointFile
 
-FAMILIES = ("ltx2", "ltx23")
-FAMILY_TITLES = {"ltx2": "LTX-2 (19B)", "ltx23": "LTX-2.3 (22B)"}
+FAMILIES = ("ltx2", "ltx23", "ltx25")
+FAMILY_TITLES = {"ltx2": "LTX-2 (19B)", "ltx23": "LTX-2.3 (22B)", "ltx25": "LTX-2.5 (22B)"}
+# A component with this family's layout may belong to these later releases too (their files say which).
+LATER_SAME_LAYOUT = {"ltx23": ("ltx25",)}
 DIT_PREFIX = "model.diffusion_model."
 CONNECTOR_TREES = ("video_embeddings_connector.", "audio_embeddings_connector.")
 
@@ -29,11 +34,13 @@ COMPONENT_MARKERS = {
     "audio_connector": (DIT_PREFIX + "audio_embeddings_connector.", "learnable_registers"),
     "video_encoder": ("vae.encoder.", "conv_in.conv.weight"),
     "video_decoder": ("vae.decoder.", "conv_in.conv.weight"),
+    "video_diffusion_decoder": ("vae.decoder.", "conv_in_x_t.weight"),
     "video_statistics": ("vae.per_channel_statistics.", "mean-of-means"),
     "audio_encoder": ("audio_vae.encoder.", "conv_in.conv.weight"),
     "audio_decoder": ("audio_vae.decoder.", "conv_in.conv.weight"),
     "audio_statistics": ("audio_vae.per_channel_statistics.", "mean-of-means"),
     "vocoder": ("vocoder.", None),
+    "duration_head": ("duration_head.", "mlp_out.weight"),
 }
 
 
@@ -71,20 +78,32 @@ def parse_version(text: str | None) -> tuple[int, ...] | None:
 
 
 def family_for_version(ckpt: CheckpointFile) -> str | None:
-    """The family the file's `model_version` names (None without one); CheckpointError for LTX-2.5 and later."""
+    """The family the file's `model_version` names (None without one); CheckpointError for releases after 2.5.
+
+    2.4 counts as 2.5: the official code switches its 2.5 behaviour at 2.4 (`detect_params`)."""
     version = parse_version(ckpt.metadata.get("model_version"))
     if version is None:
         return None
-    if version >= (2, 4):
+    if version >= (2, 6):
         raise CheckpointError(
-            f"{ckpt.path}: model_version {ckpt.metadata['model_version']} (LTX-2.5 and later) is not supported yet"
+            f"{ckpt.path}: model_version {ckpt.metadata['model_version']} (after LTX-2.5) is not supported yet"
         )
+    if version >= (2, 4):
+        return "ltx25"
     return "ltx23" if version >= (2, 3) else "ltx2"
+
+
+def is_gemma4_file(ckpt: CheckpointFile) -> bool:
+    """A Gemma 4 text encoder (LTX-2.5): `gemma_config` metadata or Gemma 4's per-layer `layer_scalar`."""
+    return "gemma_config" in ckpt.metadata or any(
+        re.match(r"(model\.)?(language_model\.)?(model\.)?layers\.\d+\.layer_scalar$", k) for k in ckpt.keys())
 
 
 def _foreign_kind(ckpt: CheckpointFile) -> str | None:
     """Name the kind of a file that is not an LTX audio-video checkpoint, with where it belongs."""
     keys = ckpt.keys()
+    if is_gemma4_file(ckpt):
+        return "a Gemma 4 text encoder (LTX-2.5: put it in text_encoders/ and use the AVGen text encoder loader)"
     if any(".lora_A." in k or ".lora_down." in k or ".lora_B." in k or ".lora_up." in k for k in keys):
         return "a LoRA (put it in loras/ and use the AVGen LoRA node)"
     if any(re.match(r"(language_model\.)?model\.layers\.\d+\.self_attn\.q_norm\.weight$", k) for k in keys) or any(
@@ -151,10 +170,11 @@ def inspect_checkpoint(ckpt: CheckpointFile) -> CheckpointInfo:
     if "vocoder" not in components and "conv_pre.weight" in ckpt and "transformer" not in components:
         components["vocoder"] = ""
     for group in ("video", "audio"):
-        bare = [components[f"{group}_{part}"] for part in ("encoder", "decoder") if f"{group}_{part}" in components
+        parts = ("encoder", "decoder", "diffusion_decoder") if group == "video" else ("encoder", "decoder")
+        bare = [components[f"{group}_{part}"] for part in parts if f"{group}_{part}" in components
                 and components[f"{group}_{part}"] != COMPONENT_MARKERS[f"{group}_{part}"][0]]
         if bare and f"{group}_statistics" not in components:
-            root = bare[0][: -len("encoder.")]  # what precedes `encoder.` / `decoder.` (same length)
+            root = bare[0][: bare[0].rindex("coder.") - 2]  # what precedes `encoder.` / `decoder.`
             prefix = f"{root}per_channel_statistics."
             if ckpt.has_prefix(prefix):
                 components[f"{group}_statistics"] = prefix
@@ -163,8 +183,8 @@ def inspect_checkpoint(ckpt: CheckpointFile) -> CheckpointInfo:
         keys = ckpt.keys()
         sample = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
         what = f"it looks like {foreign}" if foreign else f"{len(keys)} keys ({sample})"
-        raise CheckpointError(f"{ckpt.path} is not an LTX-2 / LTX-2.3 checkpoint: {what}")
-    claimed = family_for_version(ckpt)
+        raise CheckpointError(f"{ckpt.path} is not an LTX-2 / LTX-2.3 / LTX-2.5 model file: {what}")
+    claimed = family_for_version(ckpt) or ("ltx25" if is_gemma4_file(ckpt) else None)
     version = parse_version(ckpt.metadata.get("model_version"))
     families = component_families(ckpt, components, claimed)
     return CheckpointInfo(ckpt, one_family([(ckpt.path, families)]), version, components, families)
@@ -221,10 +241,19 @@ def _video_vae_family(ckpt: CheckpointFile, component: str, prefix: str) -> str 
                  if part == component and released == steps), None)
 
 
+def _has_ltx25_dit_options(ckpt: CheckpointFile, prefix: str) -> bool:
+    """The DiT options only LTX-2.5 files use: the keyframe embedding, feed-forward layers without biases."""
+    block = prefix + "transformer_blocks.0.ff.net.2."
+    return prefix + "keyframes_abs_pos_embedding" in ckpt or (block + "weight" in ckpt and block + "bias" not in ckpt)
+
+
 def _structural_family(ckpt: CheckpointFile, component: str, prefix: str) -> str | None:
     """The family a component's own tensors show, or None when both releases share its layout."""
     if component == "transformer":
-        return _family_from_keys(ckpt, prefix)
+        family = _family_from_keys(ckpt, prefix)
+        return "ltx25" if family == "ltx23" and _has_ltx25_dit_options(ckpt, prefix) else family
+    if component in ("video_diffusion_decoder", "duration_head"):
+        return "ltx25"
     if component == "text_projection":
         if prefix + "aggregate_embed.weight" in ckpt:
             return "ltx2"  # one projection for both modalities (feature extractor V1)
@@ -239,15 +268,22 @@ def _structural_family(ckpt: CheckpointFile, component: str, prefix: str) -> str
 
 
 def component_families(ckpt: CheckpointFile, components: dict[str, str], claimed: str | None) -> dict[str, str]:
-    """{component: family} from each component's tensors, else the family the file's model_version claims; a
-    component whose tensors contradict the model_version is an error."""
+    """{component: family} from each component's tensors, else the family the file's model_version claims (or,
+    without one, a component only a later release has); a component whose tensors contradict the model_version is
+    an error. A component whose layout a later release kept belongs to the release its file names."""
+    structural = {c: _structural_family(ckpt, c, prefix) for c, prefix in components.items()}
+    version = ckpt.metadata.get("model_version")
+    claim = f"metadata says model_version {version}" if version else "the file holds LTX-2.5-only weights"
+    if claimed is None and "ltx25" in structural.values():
+        claimed = "ltx25"
     families = {}
-    for component, prefix in components.items():
-        family = _structural_family(ckpt, component, prefix)
+    for component, family in structural.items():
+        if family and claimed in LATER_SAME_LAYOUT.get(family, ()):
+            family = claimed
         if family and claimed and family != claimed:
             raise CheckpointError(
-                f"{ckpt.path}: metadata says model_version {ckpt.metadata['model_version']} but the "
-                f"{component.replace('_', ' ')} weights have the {FAMILY_TITLES[family]} layout"
+                f"{ckpt.path}: {claim} but the {component.replace('_', ' ')} weights have the "
+                f"{FAMILY_TITLES[family]} layout"
             )
         if family or claimed:
             families[component] = family or claimed

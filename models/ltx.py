@@ -1,4 +1,4 @@
-"""An LTX-2 / LTX-2.3 model as one or more files, and loading each component from it.
+"""An LTX-2 / LTX-2.3 / LTX-2.5 model as one or more files, and loading each component from it.
 
 `open_ltx(paths)` accepts a released single file, or split component files (transformer-only, video-VAE-only,
 audio-VAE-only, ...) with or without the released key prefixes; it recognises the family and version and
@@ -28,13 +28,15 @@ REQUIREMENTS = {
     "text_embedder": ("text_projection", "video_connector", "audio_connector"),
     "video_encoder": ("video_encoder", "video_statistics"),
     "video_decoder": ("video_decoder", "video_statistics"),
+    "video_diffusion_decoder": ("video_diffusion_decoder", "video_statistics"),
     "audio_encoder": ("audio_encoder", "audio_statistics"),
     "audio_decoder": ("audio_decoder", "audio_statistics"),
     "vocoder": ("vocoder",),
+    "duration_head": ("duration_head",),
 }
 CONFIG_ENTRY = {"transformer": "transformer", "text_embedder": "transformer", "video_encoder": "vae",
-                "video_decoder": "vae", "audio_encoder": "audio_vae", "audio_decoder": "audio_vae",
-                "vocoder": "vocoder"}
+                "video_decoder": "vae", "video_diffusion_decoder": "vae", "audio_encoder": "audio_vae", "audio_decoder": "audio_vae",
+                "vocoder": "vocoder", "duration_head": "duration_head"}
 
 
 @dataclass

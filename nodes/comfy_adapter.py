@@ -25,6 +25,7 @@ MODEL_FOLDERS = (
     "vae",
     "loras",
     "latent_upscale_models",
+    "model_patches",
 )
 MODEL_EXTENSIONS = frozenset({".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl"})
 

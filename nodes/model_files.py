@@ -13,6 +13,7 @@ from . import comfy_adapter
 
 _LTX2 = "https://huggingface.co/Lightricks/LTX-2/resolve/main/"
 _LTX23 = "https://huggingface.co/Lightricks/LTX-2.3/resolve/main/"
+_LTX25 = "https://huggingface.co/Lightricks/LTX-2.5/resolve/main/"
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,26 @@ class ReleasedFile:
     single_file: bool = True  # False: a Hugging Face folder (downloaded with its page's instructions)
 
 
+def _ltx25(name: str, folder: str, what: str) -> "ReleasedFile":
+    """An LTX-2.5 file: released one per component, in the ComfyUI folder of the same name in the repository."""
+    return ReleasedFile(name, folder, f"{_LTX25}{folder}/{name}", what)
+
+
 RELEASED_FILES = (
+    _ltx25("ltx-2.5-22b-distilled-transformer-bf16.safetensors", "diffusion_models",
+           "LTX-2.5 22B distilled transformer"),
+    _ltx25("ltx-2.5-22b-dev-transformer-bf16.safetensors", "diffusion_models", "LTX-2.5 22B dev transformer"),
+    _ltx25("gemma4-12b-with-proj-ltx-2.5-bf16.safetensors", "text_encoders",
+           "LTX-2.5 text encoder (Gemma 4 12B fine-tuned for LTX, with the text projection)"),
+    _ltx25("ltx-2.5-video-vae-bf16.safetensors", "vae", "LTX-2.5 video VAE with the diffusion decoder"),
+    _ltx25("ltx-2.5-video-vae-conv-bf16.safetensors", "vae", "LTX-2.5 video VAE with the convolutional decoder"),
+    _ltx25("ltx-2.5-audio-vae-bf16.safetensors", "vae", "LTX-2.5 audio VAE and vocoder"),
+    _ltx25("ltx-2.5-duration-head-bf16.safetensors", "model_patches", "LTX-2.5 duration head"),
+    _ltx25("ltx-2.5-22b-distilled-lora-450-bf16.safetensors", "loras", "LTX-2.5 distilled LoRA"),
+    _ltx25("ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors", "latent_upscale_models",
+           "LTX-2.5 spatial latent upscaler x2"),
+    _ltx25("ltx-2.5-latent-temporal-upscaler-x2-bf16-1.0.safetensors", "latent_upscale_models",
+           "LTX-2.5 temporal latent upscaler x2"),
     ReleasedFile("ltx-2.3-22b-dev.safetensors", "checkpoints", _LTX23 + "ltx-2.3-22b-dev.safetensors",
                  "LTX-2.3 22B dev checkpoint"),
     ReleasedFile("ltx-2.3-22b-distilled-1.1.safetensors", "checkpoints",

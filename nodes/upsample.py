@@ -68,11 +68,13 @@ def file_family(ckpt: CheckpointFile, name: str) -> str | None:
         family = family_for_version(ckpt)
     except CheckpointError as exc:
         raise NodeInputError(LOADER, f"upscale_model {name!r} is for model version "
-                                     f"{ckpt.metadata['model_version']}: only LTX-2 and LTX-2.3 upsamplers are "
-                                     "supported") from exc
+                                     f"{ckpt.metadata['model_version']}: only LTX-2, LTX-2.3 and LTX-2.5 upsamplers "
+                                     "are supported") from exc
     if family is not None:
         return family
     base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if re.match(r"ltx-?2\.5", base):
+        return "ltx25"
     if re.match(r"ltx-?2\.3", base):
         return "ltx23"
     if re.match(r"ltx-?2-", base):

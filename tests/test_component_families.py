@@ -133,9 +133,50 @@ def test_version_and_weights_that_disagree_inside_one_file_are_refused(tmp_path)
         inspect_checkpoint(CheckpointFile(vae))
 
 
-def test_ltx25_component_files_are_refused(tmp_path):
-    vae = write_split(tmp_path / "vae25.safetensors", "ltx23", ("vae.",), version="2.5.0")
-    with pytest.raises(CheckpointError, match="model_version 2.5.0 .*not supported yet"):
+LTX25 = SHARED_GOLDEN.parent / "golden_next" / "ltx25"
+LTX25_FILES = {
+    "transformer": {"transformer", "video_connector", "audio_connector"},
+    "transformer_kv_cacheable": {"transformer", "video_connector", "audio_connector"},
+    "video_vae": {"video_encoder", "video_diffusion_decoder", "video_statistics"},
+    "duration_head": {"duration_head"},
+    "text_encoder": {"text_projection"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LTX25_FILES))
+def test_ltx25_split_files_are_told_apart(name):
+    info = inspect_checkpoint(CheckpointFile(LTX25 / f"{name}.safetensors"))
+    assert set(info.components) == LTX25_FILES[name]
+    assert info.family == "ltx25" and set(info.families.values()) == {"ltx25"}
+
+
+def test_ltx25_transformer_and_vae_open_together_and_refuse_23_files(tmp_path):
+    model = open_ltx([LTX25 / "transformer.safetensors", LTX25 / "video_vae.safetensors"])
+    assert model.family == "ltx25" and model.has("transformer") and model.has("video_diffusion_decoder")
+    assert not model.has("video_decoder") and model.config["vae"]["_class_name"] == "CausalDiffusionVAE"
+    vae23 = write_split(tmp_path / "vae23.safetensors", "ltx23", ("vae.",), config=("vae",), version="2.3.0")
+    with pytest.raises(CheckpointError, match=r"different model families.*transformer.safetensors holds the "
+                                              r"LTX-2.5 \(22B\).*vae23.safetensors holds the LTX-2.3 \(22B\)"):
+        open_ltx([LTX25 / "transformer.safetensors", vae23])
+    with pytest.raises(CheckpointError, match=r"different model families.*LTX-2.3 \(22B\).*LTX-2.5 \(22B\) video "
+                                              r"diffusion decoder"):
+        open_ltx([LTX23, LTX25 / "video_vae.safetensors"])
+
+
+def test_the_23_layout_belongs_to_the_release_its_file_names(tmp_path):
+    conv25 = write_split(tmp_path / "conv25.safetensors", "ltx23", ("vae.",), config=("vae",), version="2.5.0")
+    assert open_ltx(conv25).families["video_decoder"] == "ltx25"  # the 2.5 conv-decoder VAE keeps 2.3's layout
+    open_ltx([LTX25 / "transformer.safetensors", conv25])
+    tensors, config = read_all(LTX25 / "transformer.safetensors")
+    stamped = tmp_path / "dit_claims_23.safetensors"
+    save_file(tensors, stamped, metadata={"config": json.dumps(config), "model_version": "2.3.0"})
+    with pytest.raises(CheckpointError, match=r"model_version 2.3.0 but the transformer weights have the LTX-2.5"):
+        inspect_checkpoint(CheckpointFile(stamped))
+
+
+def test_releases_after_25_are_refused(tmp_path):
+    vae = write_split(tmp_path / "vae26.safetensors", "ltx23", ("vae.",), version="2.6.0")
+    with pytest.raises(CheckpointError, match="model_version 2.6.0 .*after LTX-2.5.*not supported yet"):
         open_ltx(vae)
 
 

@@ -88,8 +88,8 @@ def test_loader_errors_name_the_problem(upscale_dir, tmp_path):
     future = upscale_dir / "future.safetensors"
     tensors = {"initial_conv.weight": torch.zeros(32, 4, 3, 3, 3), "initial_norm.weight": torch.zeros(32),
                "final_conv.weight": torch.zeros(4, 32, 3, 3, 3), "upsampler.0.weight": torch.zeros(128, 32, 3, 3)}
-    save_file(tensors, future, metadata={"model_version": "2.5.0"})
-    with pytest.raises(NodeInputError, match="model version 2.5.0"):
+    save_file(tensors, future, metadata={"model_version": "2.6.0"})
+    with pytest.raises(NodeInputError, match="model version 2.6.0"):
         load("future.safetensors")
 
 
