@@ -26,11 +26,21 @@ class StreamState:
     cross_gate: Modulation | None = None  # AV output gate from the OTHER stream's sigma (enabled streams)
     ada: Modulation | None = None  # block AdaLN rows (6 or 9) from own timesteps
     embedding: Modulation | None = None  # pre-`linear` timestep embedding for the output head
-    prompt_ada: Modulation | None = None  # 2.3: text key/value (shift, scale) from the per-sample sigma
+    prompt_ada: Modulation | None = None  # 2.3: text key/value (shift, scale) from the per-sample sigma; None
+    # for a KV-cacheable DiT (2.5 `use_prompt_adaln_single: false`): only the static per-block table applies
     context: torch.Tensor | None = None  # (B, L, ctx)
     context_bias: torch.Tensor | None = None  # (B, 1, 1, L) additive key bias
     pe: tuple[torch.Tensor, torch.Tensor] | None = None  # self-attention RoPE
     self_bias: torch.Tensor | None = None  # (B, 1, T, T) additive self-attention bias
+
+
+def feed_forward(dim: int, bias: bool) -> FeedForward:
+    """The block feed-forward; `bias=False` (LTX-2.5 `ff_bias: false`) drops the biases of both Linears."""
+    ff = FeedForward(dim)
+    if not bias:
+        for linear in (ff.net[0].proj, ff.net[2]):
+            linear.register_parameter("bias", None)
+    return ff
 
 
 def _modulate(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float) -> torch.Tensor:
@@ -50,10 +60,10 @@ class AVTransformerBlock(nn.Module):
         self.cross_attention_adaln = c.cross_attention_adaln
         self.attn1 = Attention(dv, c.video_heads, c.video_head_dim, gated=gated, eps=c.norm_eps)
         self.attn2 = Attention(dv, c.video_heads, c.video_head_dim, c.video_context_dim, gated, c.norm_eps)
-        self.ff = FeedForward(dv)
+        self.ff = feed_forward(dv, c.video_ff_bias)
         self.audio_attn1 = Attention(da, c.audio_heads, c.audio_head_dim, gated=gated, eps=c.norm_eps)
         self.audio_attn2 = Attention(da, c.audio_heads, c.audio_head_dim, c.audio_context_dim, gated, c.norm_eps)
-        self.audio_ff = FeedForward(da)
+        self.audio_ff = feed_forward(da, c.audio_ff_bias)
         self.audio_to_video_attn = Attention(dv, c.audio_heads, c.audio_head_dim, da, gated, c.norm_eps)
         self.video_to_audio_attn = Attention(da, c.audio_heads, c.audio_head_dim, dv, gated, c.norm_eps)
         self.scale_shift_table = nn.Parameter(torch.zeros(c.adaln_params, dv))
@@ -76,7 +86,10 @@ class AVTransformerBlock(nn.Module):
             return x + attn2(rms(x, self.eps), s.context, bias=s.context_bias)
         shift_q, scale_q, gate_q = s.ada.plus(table, 6, 7, 8)
         prompt_table = self.audio_prompt_scale_shift_table if audio else self.prompt_scale_shift_table
-        shift_kv, scale_kv = s.prompt_ada.plus(prompt_table, 0, 1)
+        if s.prompt_ada is None:
+            shift_kv, scale_kv = prompt_table[0], prompt_table[1]
+        else:
+            shift_kv, scale_kv = s.prompt_ada.plus(prompt_table, 0, 1)
         context = s.context * (1 + scale_kv) + shift_kv
         return x + attn2(_modulate(x, scale_q, shift_q, self.eps), context, bias=s.context_bias) * gate_q
 

@@ -1,7 +1,9 @@
 """Configuration of the audio-video DiT, read from a checkpoint's `config["transformer"]` metadata.
 
 Defaults and required values follow the official configurator: sizes default to the 19B/2.3 ones, behaviour
-flags that the code does not implement must have their only supported value (else ValueError).
+flags that the code does not implement must have their only supported value (else ValueError). The LTX-2.5
+switches (`ff_bias`, `audio_ff_bias`, `use_keyframes_abs_pos_embedding`, `use_prompt_adaln_single`) default to
+the pre-2.5 behaviour when absent.
 """
 from __future__ import annotations
 
@@ -29,15 +31,18 @@ _REQUIRED_VALUES = (
     ("share_ff", False),
     ("av_cross_ada_norm", True),
     ("use_middle_indices_grid", True),
-    # Later official options (LTX-2.5 checkpoints) this implementation does not build.
-    ("use_prompt_adaln_single", True),
-    ("ff_bias", True),
-    ("audio_ff_bias", True),
-    ("use_keyframes_abs_pos_embedding", False),
 )
 
 BASE_ADALN_PARAMS = 6  # shift/scale/gate of self-attention and feed-forward
 CROSS_ATTENTION_ADALN_PARAMS = 3  # shift/scale of the text-attention query and its gate (2.3)
+
+
+def _flag(t: dict, key: str, default: bool) -> bool:
+    """A boolean config entry (absent = `default`); anything but true / false is refused."""
+    value = t.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"DiT config: {key}={value!r} must be true or false")
+    return value
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,10 @@ class TransformerConfig:
     audio_max_pos: tuple[int, ...]
     timestep_scale_multiplier: float
     av_ca_timestep_scale_multiplier: float
+    video_ff_bias: bool = True  # 2.5: False = the video feed-forward Linears have no biases
+    audio_ff_bias: bool = True
+    keyframe_embedding: bool = False  # 2.5: learned (1, D_v) vector added to tokens marked in keyframes_mask
+    timestep_prompt_adaln: bool = True  # False (KV-cacheable): text K/V get only the static per-block table
 
     @property
     def video_dim(self) -> int:
@@ -130,6 +139,10 @@ class TransformerConfig:
             audio_max_pos=tuple(t.get("audio_positional_embedding_max_pos", [20])),
             timestep_scale_multiplier=t.get("timestep_scale_multiplier", 1000),
             av_ca_timestep_scale_multiplier=t.get("av_ca_timestep_scale_multiplier", 1),
+            video_ff_bias=_flag(t, "ff_bias", True),
+            audio_ff_bias=_flag(t, "audio_ff_bias", True),
+            keyframe_embedding=_flag(t, "use_keyframes_abs_pos_embedding", False),
+            timestep_prompt_adaln=_flag(t, "use_prompt_adaln_single", True),
         )
         config._check_widths()
         return config

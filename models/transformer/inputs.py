@@ -21,6 +21,8 @@ class StreamInput:
     attention_mask: torch.Tensor | None = None  # (B, T, T) self-attention strengths in [0, 1]
     enabled: bool = True  # False: tokens are projected but not updated by any block (still serve as AV
     # cross-attention keys/values of the other stream); its output is None
+    keyframes_mask: torch.Tensor | None = None  # video only, (B, T, 1): > 0 on tokens that encode one standalone
+    # pixel frame (first latent frame, generated keyframe slots); they get the 2.5 keyframe embedding
 
 
 def to_denoised(latent: torch.Tensor, velocity: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The LTX-2 / LTX-2.3 audio-video DiT (checkpoint prefix `model.diffusion_model.`, minus the text
+"""The LTX-2 / LTX-2.3 / LTX-2.5 audio-video DiT (checkpoint prefix `model.diffusion_model.`, minus the text
 connectors): stream input preparation, the block stack and the output heads; builder and loader."""
 from __future__ import annotations
 
@@ -43,9 +43,11 @@ class AVTransformer(nn.Module):
         dv, da, n = c.video_dim, c.audio_dim, c.adaln_params
         self.patchify_proj = nn.Linear(c.video_in_channels, dv)
         self.audio_patchify_proj = nn.Linear(c.audio_in_channels, da)
+        if c.keyframe_embedding:
+            self.keyframes_abs_pos_embedding = nn.Parameter(torch.zeros(1, dv))
         self.adaln_single = AdaLayerNormSingle(dv, n)
         self.audio_adaln_single = AdaLayerNormSingle(da, n)
-        if c.cross_attention_adaln:
+        if c.cross_attention_adaln and c.timestep_prompt_adaln:
             self.prompt_adaln_single = AdaLayerNormSingle(dv, 2)
             self.audio_prompt_adaln_single = AdaLayerNormSingle(da, 2)
         if c.caption_projection:
@@ -122,13 +124,30 @@ class AVTransformer(nn.Module):
             raise ValueError(f"{name} sigma: expected ({b},), got {tuple(s.sigma.shape)}")
         if tuple(s.positions.shape) != (b, axes, t, 2):
             raise ValueError(f"{name} positions: expected ({b}, {axes}, {t}, 2), got {tuple(s.positions.shape)}")
+        if s.keyframes_mask is not None:
+            if audio:
+                raise ValueError("audio keyframes_mask: the keyframe marker is a video-stream input, pass None")
+            if s.keyframes_mask.numel() != b * t:
+                raise ValueError(f"video keyframes_mask: expected (B, T, 1) = ({b}, {t}, 1), "
+                                 f"got {tuple(s.keyframes_mask.shape)}")
         return b
+
+    def _mark_keyframes(self, x: torch.Tensor, keyframes_mask: torch.Tensor | None) -> torch.Tensor:
+        """x (B, T, D_v) + the learned keyframe embedding on tokens whose mask entry is > 0 (2.5); unchanged
+        without a mask or for a DiT built without the embedding."""
+        embedding = getattr(self, "keyframes_abs_pos_embedding", None)
+        if keyframes_mask is None or embedding is None:
+            return x
+        marked = (keyframes_mask.to(x.device).reshape(x.shape[0], -1, 1) > 0).to(x.dtype)
+        return x + marked * embedding
 
     def _prepare(self, s: StreamInput, other: StreamInput, audio: bool) -> StreamState:
         """Patch projection, timestep modulations, RoPE tables and text context of one stream (inputs are moved
         to the model's device; timesteps, sigmas and positions stay float32 until their embeddings)."""
         c, m, dtype, device = self.config, self._stream_modules(audio), self.dtype, self.device
         x = m["patchify"](s.latent.to(device=device, dtype=dtype))
+        if not audio:
+            x = self._mark_keyframes(x, s.keyframes_mask)
         batch = x.shape[0]
         ts_mult = c.timestep_scale_multiplier
         own = DistinctTimesteps(s.timesteps.to(device, torch.float32).reshape(batch, -1) * ts_mult)

@@ -1,0 +1,34 @@
+"""Runner for `transformer25` cases (LTX-2.5 DiT forward: FFNs without biases, keyframe embedding, KV-cacheable
+text attention)."""
+import functools
+
+from comfyui_avgen.models.checkpoint import CheckpointFile
+from comfyui_avgen.models.transformer import StreamInput, load_transformer, to_denoised
+
+
+@functools.lru_cache(maxsize=2)
+def _model(path: str):
+    return load_transformer(CheckpointFile(path))
+
+
+def _stream(x, name):
+    return StreamInput(
+        latent=x[f"{name}_latent"], timesteps=x[f"{name}_timesteps"], sigma=x[f"{name}_sigma"],
+        positions=x[f"{name}_positions"], context=x[f"{name}_context"],
+        context_mask=x.get(f"{name}_context_mask"), attention_mask=x.get(f"{name}_attention_mask"),
+        keyframes_mask=x.get(f"{name}_keyframes_mask"),
+    )
+
+
+def run_transformer25(case):
+    x = case.inputs()
+    video, audio = _stream(x, "video"), _stream(x, "audio")
+    v, a = _model(str(case.family_dir / case.args["checkpoint_file"]))(video, audio, case.args.get("perturbations"))
+    return {
+        "video_velocity": v, "audio_velocity": a,
+        "video_denoised": to_denoised(video.latent, v, video.timesteps),
+        "audio_denoised": to_denoised(audio.latent, a, audio.timesteps),
+    }
+
+
+RUNNERS = {"transformer25": run_transformer25}
