@@ -9,6 +9,9 @@
   guide tokens is scaled by it (guide <-> guide 1, guide <-> earlier guides 0).
 * `TemporalRegionMask` (retake): only the target tokens whose time extent overlaps [start, end) seconds are
   regenerated (denoise mask kept), every other target token keeps its clean value (mask 0); video or audio.
+* `GeneratedKeyframeSlots` (LTX-2.5): one latent frame of extra tokens per requested pixel frame, generated with
+  the target (denoise mask 1, clean zeros) and marked for the DiT's keyframe embedding; needs a DiT with that
+  embedding (the sampler checks).
 * `ReferenceConditioning` (IC-LoRA reference video): an encoded control video (depth, pose, ...), possibly at
   1/`downscale_factor` of the target size and 1/`temporal_scale_factor` of its frame rate, appended as clean
   tokens whose positions are mapped back onto the target's pixel grid and timeline (same attention masking).
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..positions import guide_positions, video_positions
-from .state import LatentState, patchify_video
+from .state import GeneratedKeyframeLayout, LatentState, patchify_video
 
 
 def _check_strength(name: str, value: float) -> None:
@@ -99,6 +102,54 @@ class KeyframeConditioning:
             g.scale_factors, g.causal_fix, device=device,
         )
         return append_guide_tokens(state, tokens, positions, self.strength, self.attention_strength)
+
+
+@dataclass(frozen=True)
+class GeneratedKeyframeSlots:
+    """Append one generated slot per pixel frame in `pixel_frames` (strictly increasing, inside the clip).
+
+    Each slot is one latent frame of tokens at the target's spatial size: latent zeros (or the matching frame of
+    `initial_latent` (B, C, K, H, W)), clean zeros, denoise mask 1. Positions: the full spatial grid without the
+    causal first-frame fix, time exactly [k, k + 1) pixel frames / fps. The attention mask is only extended (full
+    attention to the slots) when one exists already. Read the result with
+    `state.generated_keyframe_latents(final_state)`.
+    """
+
+    pixel_frames: tuple[int, ...]
+    initial_latent: torch.Tensor | None = None
+
+    def apply_to(self, state: LatentState) -> LatentState:
+        if not state.is_video:
+            raise ValueError("generated keyframe slots belong to a video stream, got an audio state")
+        if state.generated_keyframes is not None:
+            raise ValueError("generated keyframe slots: the state has slots already; give all frames in one item")
+        g, frames = state.grid, tuple(int(k) for k in self.pixel_frames)
+        pixel_frame_count = (g.frames - 1) * g.scale_factors[0] + 1
+        if not frames or frames[0] < 0 or frames[-1] >= pixel_frame_count or any(
+                b <= a for a, b in zip(frames, frames[1:])):
+            raise ValueError(f"generated keyframe slots: pixel frames must be strictly increasing within "
+                             f"[0, {pixel_frame_count}), got {list(self.pixel_frames)}")
+        device = state.latent.device
+        if self.initial_latent is None:
+            tokens = torch.zeros(g.batch, len(frames) * g.tokens_per_frame, state.latent.shape[-1], device=device)
+        else:
+            _check_video_latent(state, self.initial_latent, "generated keyframe slots")
+            if self.initial_latent.shape[2] != len(frames):
+                raise ValueError(f"generated keyframe slots: initial_latent has {self.initial_latent.shape[2]} "
+                                 f"frames for {len(frames)} slots")
+            tokens = patchify_video(self.initial_latent.to(device=device, dtype=torch.float32))
+        positions = torch.cat([guide_positions(g.batch, 1, g.height, g.width, g.fps, k, 1, g.scale_factors,
+                                               causal_fix=False, device=device) for k in frames], dim=2)
+        layout = GeneratedKeyframeLayout(frames, state.num_tokens, g.tokens_per_frame)
+        return replace(
+            state,
+            latent=torch.cat([state.latent, tokens], dim=1),
+            clean=torch.cat([state.clean, torch.zeros_like(tokens)], dim=1),
+            denoise_mask=torch.cat([state.denoise_mask, torch.ones_like(tokens[..., :1])], dim=1),
+            positions=torch.cat([state.positions, positions], dim=2),
+            attention_mask=extended_attention_mask(state, tokens.shape[1], None),
+            generated_keyframes=layout,
+        )
 
 
 @dataclass(frozen=True)

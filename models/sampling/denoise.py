@@ -9,6 +9,7 @@ Each pass gives x0 = x - v * timesteps (float32); `combine_guidance` mixes them 
 guider skips the step keeps its previous x0; when only one stream skips, the DiT still runs with that stream
 disabled (projected, usable as AV cross-attention keys/values, not updated, no output).
 With `batched_passes` all passes go through one DiT call on a batch of (passes x B) samples.
+A DiT with the LTX-2.5 keyframe embedding also gets the video keyframe marker (`state.keyframes_mask`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch
 
 from ..transformer.inputs import StreamInput, to_denoised
 from .guidance import GuiderParams, combine_guidance
-from .state import LatentState
+from .state import LatentState, keyframes_mask
 
 
 @dataclass
@@ -63,6 +64,7 @@ class GuidedDenoiser:
             if bad:
                 raise ValueError(f"{name} guider: STG blocks {bad} do not exist in a DiT of {num_layers} blocks")
         self.model = model
+        self.marks_keyframes = bool(getattr(model.config, "keyframe_embedding", False))
         self.video, self.audio = video, audio
         self.batched_passes = batched_passes
         self.passes = _passes(video.guider, audio.guider)
@@ -89,8 +91,7 @@ class GuidedDenoiser:
         get = lambda name: results[name][index] if name in results else None  # noqa: E731
         return combine_guidance(guider, get("cond"), get("uncond"), get("ptb"), get("mod"))
 
-    @staticmethod
-    def _stream_inputs(state: LatentState, stream: StreamGuidance, sigma: torch.Tensor, enabled: bool) -> dict:
+    def _stream_inputs(self, state: LatentState, stream: StreamGuidance, sigma: torch.Tensor, enabled: bool) -> dict:
         """One stream's DiT input pieces shared by all passes (only the context differs, in the uncond pass)."""
         batch = state.latent.shape[0]
         step_sigma = torch.zeros(batch, device=state.latent.device) if stream.frozen else sigma.expand(batch)
@@ -98,6 +99,7 @@ class GuidedDenoiser:
             "latent": state.latent, "timesteps": state.denoise_mask * step_sigma.view(-1, 1, 1),
             "sigma": step_sigma, "positions": state.positions, "attention_mask": state.attention_mask,
             "enabled": enabled, "context": stream.context,
+            "keyframes_mask": keyframes_mask(state) if self.marks_keyframes else None,
             "negative": stream.negative_context if stream.negative_context is not None else stream.context,
         }
 
@@ -120,7 +122,7 @@ class GuidedDenoiser:
         return StreamInput(
             latent=repeat(parts["latent"]), timesteps=repeat(parts["timesteps"]), sigma=repeat(parts["sigma"]),
             positions=repeat(parts["positions"]), attention_mask=repeat(parts["attention_mask"]),
-            context=context, enabled=parts["enabled"],
+            context=context, enabled=parts["enabled"], keyframes_mask=repeat(parts["keyframes_mask"]),
         )
 
     @staticmethod

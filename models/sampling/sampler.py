@@ -5,8 +5,11 @@ a caller-seeded `torch.Generator`, video first), then for every step i with sigm
   x0 <- guided x0 of both streams (denoise.py);
   x0 <- x0 * mask + clean * (1 - mask)                 (conditioned tokens pulled to their clean values)
   x  <- x + (x - x0) / sigma * (sigmas[i+1] - sigma)    (float32)
-and finally drop the appended guide tokens and unpatchify. A `callback(StepProgress)` runs after every step's
-x0 (progress bars, live previews); raising from it aborts sampling.
+and finally drop the appended guide tokens and unpatchify. With `ancestral=AncestralEuler(seed, ...)` the update
+is the ancestral Euler step instead (ancestral.py): x0 itself at a final sigma 0, otherwise noise drawn from the
+option's own generator (video, then audio) and the result blended with the clean values by the mask again.
+A `callback(StepProgress)` runs after every step's x0 (progress bars, live previews); raising from it aborts
+sampling.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from .ancestral import AncestralEuler, ancestral_euler_step
 from .denoise import GuidedDenoiser, StreamGuidance
 from .state import LatentState, add_noise, draw_noise, frozen, target_latent
 
@@ -61,10 +65,9 @@ class SamplerResult:
     audio_state: LatentState
 
 
-def blend_with_clean(x0: torch.Tensor, state: LatentState) -> torch.Tensor:
-    """x0 * mask + clean * (1 - mask), float32."""
-    mask = state.denoise_mask
-    return x0 * mask + state.clean.float() * (1 - mask)
+def blend_with_clean(x: torch.Tensor, denoise_mask: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """x * mask + clean * (1 - mask), float32 (x, clean (B, T, C); mask (B, T, 1))."""
+    return x * denoise_mask + clean.float() * (1 - denoise_mask)
 
 
 def euler_step(state: LatentState, x0: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> LatentState:
@@ -72,6 +75,19 @@ def euler_step(state: LatentState, x0: torch.Tensor, sigma: torch.Tensor, sigma_
     x = state.latent.float()
     velocity = (x - x0.float()) / sigma
     return state.with_latent(x + velocity * (sigma_next - sigma))
+
+
+def ancestral_step(state: LatentState, x0: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor,
+                   option: AncestralEuler, generator: torch.Generator) -> LatentState:
+    """The ancestral update of one stream (x0 already blended): x0 at sigma_next = 0; else one noise draw of the
+    token-layout shape when the option draws noise, the step, and the blend with the clean values."""
+    if float(sigma_next) == 0.0:
+        return state.with_latent(x0.float())
+    noise = draw_noise(state, generator) if option.draws_noise else None
+    x_next = ancestral_euler_step(state.latent, x0, sigma, sigma_next, noise, option.eta, option.s_noise)
+    if noise is not None:
+        x_next = blend_with_clean(x_next, state.denoise_mask, state.clean)
+    return state.with_latent(x_next)
 
 
 def check_sigmas(sigmas: torch.Tensor) -> torch.Tensor:
@@ -95,29 +111,40 @@ def denoise(
     *,
     batched_passes: bool = False,
     callback: Callable[[StepProgress], None] | None = None,
+    ancestral: AncestralEuler | None = None,
 ) -> tuple[LatentState, LatentState]:
-    """The Euler loop on already noised states; returns the final states (token layout)."""
+    """The Euler (or, with `ancestral`, ancestral Euler) loop on already noised states; returns the final states
+    (token layout)."""
     sigmas = check_sigmas(sigmas).to(video_state.latent.device)
+    if video_state.generated_keyframes is not None and not getattr(model.config, "keyframe_embedding", False):
+        raise ValueError("generated keyframe slots need a DiT with the keyframe embedding (an LTX-2.5 checkpoint "
+                         "with use_keyframes_abs_pos_embedding); this one has none")
     denoiser = GuidedDenoiser(model, video, audio, batched_passes=batched_passes)
     reuse = getattr(model, "reusing_text_context", None)
     with reuse() if reuse is not None else nullcontext():
-        video_state, audio_state = _euler_loop(denoiser, video_state, audio_state, sigmas, callback)
+        video_state, audio_state = _loop(denoiser, video_state, audio_state, sigmas, callback, ancestral)
     return video_state, audio_state
 
 
-def _euler_loop(denoiser: GuidedDenoiser, video_state: LatentState, audio_state: LatentState,
-                sigmas: torch.Tensor, callback: Callable[[StepProgress], None] | None
-                ) -> tuple[LatentState, LatentState]:
+def _loop(denoiser: GuidedDenoiser, video_state: LatentState, audio_state: LatentState, sigmas: torch.Tensor,
+          callback: Callable[[StepProgress], None] | None, ancestral: AncestralEuler | None
+          ) -> tuple[LatentState, LatentState]:
     total = sigmas.numel() - 1
+    generator = None if ancestral is None else ancestral.noise_generator(video_state.latent.device)
     for step in range(total):
         sigma, sigma_next = sigmas[step], sigmas[step + 1]
         video_x0, audio_x0 = denoiser(video_state, audio_state, step, sigma)
-        video_x0, audio_x0 = blend_with_clean(video_x0, video_state), blend_with_clean(audio_x0, audio_state)
+        video_x0 = blend_with_clean(video_x0, video_state.denoise_mask, video_state.clean)
+        audio_x0 = blend_with_clean(audio_x0, audio_state.denoise_mask, audio_state.clean)
         if callback is not None:
             callback(StepProgress(step, total, float(sigma), float(sigma_next), video_state, audio_state,
                                   video_x0, audio_x0))
-        video_state = euler_step(video_state, video_x0, sigma, sigma_next)
-        audio_state = euler_step(audio_state, audio_x0, sigma, sigma_next)
+        if ancestral is None:
+            video_state = euler_step(video_state, video_x0, sigma, sigma_next)
+            audio_state = euler_step(audio_state, audio_x0, sigma, sigma_next)
+        else:
+            video_state = ancestral_step(video_state, video_x0, sigma, sigma_next, ancestral, generator)
+            audio_state = ancestral_step(audio_state, audio_x0, sigma, sigma_next, ancestral, generator)
     return video_state, audio_state
 
 
@@ -137,8 +164,10 @@ def sample(
     generator: torch.Generator | None = None,
     batched_passes: bool = False,
     callback: Callable[[StepProgress], None] | None = None,
+    ancestral: AncestralEuler | None = None,
 ) -> SamplerResult:
-    """Full run: noise both streams, denoise over `sigmas`, drop guide tokens and unpatchify."""
+    """Full run: noise both streams, denoise over `sigmas` (deterministic Euler, or ancestral Euler with
+    `ancestral`), drop guide tokens and unpatchify."""
     if video.state.latent.shape[0] != audio.state.latent.shape[0]:
         raise ValueError(
             f"video and audio batch sizes differ ({video.state.latent.shape[0]} vs {audio.state.latent.shape[0]})"
@@ -146,7 +175,7 @@ def sample(
     video_state, audio_state = noised_state(video, generator), noised_state(audio, generator)
     video_state, audio_state = denoise(
         model, video_state, audio_state, sigmas, video.guidance, audio.guidance,
-        batched_passes=batched_passes, callback=callback,
+        batched_passes=batched_passes, callback=callback, ancestral=ancestral,
     )
     return SamplerResult(target_latent(video_state), target_latent(audio_state), video_state, audio_state)
 

@@ -5,6 +5,10 @@ bins) become `b c t f -> b t (c f)`. A state holds the tokens being denoised, th
 mask < 1 pulls them toward, the per-token mask, the positions and an optional self-attention strength mask.
 Conditionings (conditioning.py) may append guide tokens after the `num_target_tokens` tokens of the generated
 grid; they are dropped again by `target_latent`. All state tensors are float32.
+
+Keyframe marker (LTX-2.5): tokens whose latent encodes one standalone pixel frame get the DiT's learned keyframe
+embedding. `keyframes_mask` derives them from the state: the target's first latent frame (causal encoder) always,
+plus generated keyframe slots; appended guide / reference tokens never.
 """
 from __future__ import annotations
 
@@ -86,6 +90,20 @@ def unpatchify_audio(tokens: torch.Tensor, grid: AudioGrid) -> torch.Tensor:
     return tokens.reshape(b, t, grid.channels, grid.mel_bins).permute(0, 2, 1, 3)
 
 
+@dataclass(frozen=True)
+class GeneratedKeyframeLayout:
+    """Where generated keyframe slots sit in the token sequence: the slot of `pixel_frames[i]` is the
+    `tokens_per_frame` tokens starting at `first_token + i * tokens_per_frame` (one latent frame each)."""
+
+    pixel_frames: tuple[int, ...]
+    first_token: int
+    tokens_per_frame: int
+
+    @property
+    def token_slice(self) -> slice:
+        return slice(self.first_token, self.first_token + len(self.pixel_frames) * self.tokens_per_frame)
+
+
 @dataclass
 class LatentState:
     """One stream's sampling state in token layout (T = target tokens + appended guide tokens)."""
@@ -96,6 +114,7 @@ class LatentState:
     denoise_mask: torch.Tensor  # (B, T, 1) in [0, 1]: 1 = generate, 0 = keep `clean`
     positions: torch.Tensor  # (B, n_axes, T, 2) [start, end) bounds
     attention_mask: torch.Tensor | None = None  # (B, T, T) self-attention strengths, None = full attention
+    generated_keyframes: GeneratedKeyframeLayout | None = None  # video: appended generated keyframe slots
 
     @property
     def is_video(self) -> bool:
@@ -140,6 +159,29 @@ def audio_state(grid: AudioGrid, initial_latent: torch.Tensor | None = None, dev
     positions = audio_positions(grid.batch, grid.frames, device=tokens.device)
     mask = torch.ones(grid.batch, grid.num_tokens, 1, device=tokens.device)
     return LatentState(grid, tokens, tokens.clone(), mask, positions)
+
+
+def keyframes_mask(state: LatentState) -> torch.Tensor | None:
+    """(B, T, 1) float32 keyframe marker of a video state: 1 on the target's first latent frame and on generated
+    keyframe slots, 0 elsewhere; None for an audio state."""
+    if not state.is_video:
+        return None
+    mask = torch.zeros_like(state.denoise_mask)
+    mask[:, : state.grid.tokens_per_frame] = 1.0
+    if state.generated_keyframes is not None:
+        mask[:, state.generated_keyframes.token_slice] = 1.0
+    return mask
+
+
+def generated_keyframe_latents(state: LatentState, tokens: torch.Tensor | None = None) -> torch.Tensor | None:
+    """The generated keyframe slots as a (B, C, K, H, W) latent (slot k = latent frame k; decode each frame as a
+    one-frame clip of its own, never as a K-frame video), or None without slots. `tokens` as for `target_latent`."""
+    layout = state.generated_keyframes
+    if layout is None:
+        return None
+    tokens = (state.latent if tokens is None else tokens)[:, layout.token_slice]
+    grid = replace(state.grid, frames=len(layout.pixel_frames))
+    return unpatchify_video(tokens, grid)
 
 
 def frozen(state: LatentState) -> LatentState:
