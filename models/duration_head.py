@@ -47,7 +47,7 @@ class DurationHeadConfig:
     mlp_hidden: int = 256
 
     @classmethod
-    def from_checkpoint_config(cls, config: dict) -> "DurationHeadConfig":
+    def from_checkpoint_config(cls, config: dict) -> DurationHeadConfig:
         """From the decoded checkpoint `config` metadata (its "transformer" and "duration_head" dicts)."""
         if not isinstance(config, dict):
             raise DurationError(f"duration head config: expected the decoded `config` metadata dict, got "

@@ -18,6 +18,7 @@
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -126,7 +127,7 @@ class GeneratedKeyframeSlots:
         g, frames = state.grid, tuple(int(k) for k in self.pixel_frames)
         pixel_frame_count = (g.frames - 1) * g.scale_factors[0] + 1
         if not frames or frames[0] < 0 or frames[-1] >= pixel_frame_count or any(
-                b <= a for a, b in zip(frames, frames[1:])):
+                b <= a for a, b in itertools.pairwise(frames)):
             raise ValueError(f"generated keyframe slots: pixel frames must be strictly increasing within "
                              f"[0, {pixel_frame_count}), got {list(self.pixel_frames)}")
         device = state.latent.device
