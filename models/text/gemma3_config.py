@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FULL_ATTENTION = "full_attention"
-SLIDING_ATTENTION = "sliding_attention"
+from .gemma_blocks import FULL_ATTENTION, SLIDING_ATTENTION, RopeSpec
 
 # google/gemma-3-12b-it text_config: used for a single-file text encoder that ships without a config.json
 # (ComfyUI's `gemma_3_12B_it*.safetensors`); the sizes are then read from the tensor shapes instead.
@@ -129,3 +128,9 @@ class Gemma3Config:
     def num_hidden_states(self) -> int:
         """Hidden states returned per forward: the embedding output plus one per layer."""
         return self.num_layers + 1
+
+    def ropes(self) -> dict[str, RopeSpec]:
+        """RoPE of each layer type in use (every frequency pair rotates)."""
+        specs = {FULL_ATTENTION: RopeSpec(self.head_dim, self.global_rope_theta, self.global_rope_factor),
+                 SLIDING_ATTENTION: RopeSpec(self.head_dim, self.local_rope_theta, self.local_rope_factor)}
+        return {t: specs[t] for t in set(self.layer_types)}

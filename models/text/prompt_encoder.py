@@ -1,35 +1,22 @@
-"""End-to-end prompt encoding: tokenize -> Gemma 3 -> feature extractor -> video / audio connectors.
+"""End-to-end prompt encoding: tokenize -> Gemma -> feature extractor -> video / audio connectors.
 
-Gemma (12B, the usual out-of-memory culprit) and the LTX-side `TextEmbedder` are separate objects: Gemma can run
-on its own device and dtype, is loaded only when first needed, and is freed right after encoding unless
-`keep_gemma` is set.
+Gemma 3 (LTX-2 / 2.3) or Gemma 4 unified (LTX-2.5). Gemma (12B, the usual out-of-memory culprit) and the LTX-side
+`TextEmbedder` are separate objects: Gemma can run on its own device and dtype, is loaded only when first needed,
+and is freed right after encoding unless `keep_gemma` is set.
 """
 from __future__ import annotations
 
 import gc
 import os
-from pathlib import Path
 from typing import Callable
 
 import torch
 
 from ..checkpoint import CheckpointFile
-from .gemma3 import Gemma3TextModel
-from .gemma3_loader import load_gemma3
-from .text_embedder import TextContext, TextEmbedder, load_text_embedder
+from .gemma_blocks import GemmaTextStack
+from .gemma_source import check_pairing, open_text_encoder
+from .text_embedder import CHECKPOINT_PREFIXES, TextContext, TextEmbedder, load_split_text_embedder, load_text_embedder
 from .tokenizer import GemmaTokenizer
-
-
-def _find_tokenizer(gemma_path: Path, tokenizer_path: str | os.PathLike | None) -> GemmaTokenizer:
-    if tokenizer_path is not None:
-        return GemmaTokenizer.from_pretrained(tokenizer_path)
-    folder = gemma_path if gemma_path.is_dir() else gemma_path.parent
-    if not (folder / "tokenizer.json").is_file():
-        raise ValueError(
-            f"no tokenizer.json found for Gemma at {gemma_path}: pass tokenizer_path (a Hugging Face Gemma 3 "
-            "tokenizer.json or its folder); a sentencepiece model stored inside a single-file checkpoint is not read"
-        )
-    return GemmaTokenizer.from_pretrained(folder)
 
 
 class PromptEncoder:
@@ -39,14 +26,14 @@ class PromptEncoder:
         self,
         tokenizer: GemmaTokenizer,
         embedder: TextEmbedder,
-        load_gemma: Callable[[], Gemma3TextModel],
+        load_gemma: Callable[[], GemmaTextStack],
         keep_gemma: bool = False,
     ):
         self.tokenizer = tokenizer
         self.embedder = embedder
         self.load_gemma = load_gemma
         self.keep_gemma = keep_gemma
-        self.gemma: Gemma3TextModel | None = None
+        self.gemma: GemmaTextStack | None = None
 
     @classmethod
     def from_paths(
@@ -60,11 +47,19 @@ class PromptEncoder:
         tokenizer_path: str | os.PathLike | None = None,
         keep_gemma: bool = False,
     ) -> "PromptEncoder":
-        """Gemma from an HF folder or single file (loaded lazily), text modules from the LTX checkpoint now."""
-        gemma_path = Path(gemma_path)
-        tokenizer = _find_tokenizer(gemma_path, tokenizer_path)
-        embedder = load_text_embedder(checkpoint, dtype=dtype, device=device)
-        return cls(tokenizer, embedder, lambda: load_gemma3(gemma_path, gemma_dtype, gemma_device), keep_gemma)
+        """Gemma 3 or 4 from an HF folder or single file (loaded lazily), text modules now: from the LTX checkpoint,
+        or for the LTX-2.5 split layout the projections from the Gemma 4 text-encoder file and the connectors from
+        the transformer file. GemmaPairingError when the Gemma is not the one the checkpoint names."""
+        gemma = open_text_encoder(gemma_path)
+        ckpt = checkpoint if isinstance(checkpoint, CheckpointFile) else CheckpointFile(checkpoint)
+        check_pairing(gemma, ckpt)
+        projection = CHECKPOINT_PREFIXES["feature_extractor"]
+        pack = gemma.single_file
+        if pack is not None and pack.has_prefix(projection) and not ckpt.has_prefix(projection):
+            embedder = load_split_text_embedder(ckpt, pack, dtype=dtype, device=device)
+        else:
+            embedder = load_text_embedder(ckpt, dtype=dtype, device=device)
+        return cls(gemma.tokenizer(tokenizer_path), embedder, lambda: gemma.load(gemma_dtype, gemma_device), keep_gemma)
 
     def hidden_states(self, prompts: list[str] | str) -> tuple[torch.Tensor, torch.Tensor]:
         """Stacked Gemma hidden states (N, B, 1024, Hg) (pads zero, Gemma's device/dtype) and mask (B, 1024)."""

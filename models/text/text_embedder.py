@@ -1,7 +1,9 @@
 """LTX-side text modules: Gemma feature extractor + video and audio embeddings connectors.
 
-These live in the LTX checkpoint (not in the Gemma weights) under three prefixes (`CHECKPOINT_PREFIXES`);
-they are small next to Gemma and kept as their own object so Gemma can run elsewhere and be freed first.
+These live under three prefixes (`CHECKPOINT_PREFIXES`): in LTX-2 / 2.3 all in the LTX checkpoint, in the LTX-2.5
+split layout the feature-extractor projections in the text-encoder file (beside Gemma 4) and the connectors in the
+transformer file. They are small next to Gemma and kept as their own object so Gemma can run elsewhere and be
+freed first.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from torch import nn
 from ..checkpoint import CheckpointError, CheckpointFile, build_on_meta, load_module
 from .connector import EmbeddingsConnector
 from .feature_extractor import build_feature_extractor
+from .gemma_source import check_pairing, open_text_encoder
 from .text_config import GEMMA3_12B_NUM_HIDDEN_STATES, TextEmbedderConfig
 
 CHECKPOINT_PREFIXES = {
@@ -82,19 +85,54 @@ def _num_hidden_states(ckpt: CheckpointFile, gemma_width: int) -> int:
                           f"'{prefix}video_aggregate_embed.weight'); is this an LTX-2 / 2.3 checkpoint?")
 
 
+def _checkpoint(file: CheckpointFile | str | os.PathLike) -> CheckpointFile:
+    return file if isinstance(file, CheckpointFile) else CheckpointFile(file)
+
+
+def _transformer_config(ckpt: CheckpointFile) -> TextEmbedderConfig:
+    transformer = ckpt.config.get("transformer")
+    if not transformer:
+        raise CheckpointError(f"{ckpt.path}: no 'transformer' entry in the 'config' metadata")
+    return TextEmbedderConfig.from_transformer_config(transformer)
+
+
+def _load_parts(cfg: TextEmbedderConfig, sources: dict[str, CheckpointFile], dtype: torch.dtype | None,
+                device: torch.device | str) -> TextEmbedder:
+    embedder = build_on_meta(lambda: TextEmbedder(cfg))
+    for part, prefix in CHECKPOINT_PREFIXES.items():
+        load_module(getattr(embedder, part), sources[part], prefix, dtype=dtype, device=device, what=f"text {part}")
+    return embedder.eval().requires_grad_(False)
+
+
 def load_text_embedder(
     checkpoint: CheckpointFile | str | os.PathLike,
     dtype: torch.dtype | None = None,
     device: torch.device | str = "cpu",
 ) -> TextEmbedder:
     """Build from the checkpoint's metadata on meta and fill the three parts from the file."""
-    ckpt = checkpoint if isinstance(checkpoint, CheckpointFile) else CheckpointFile(checkpoint)
-    transformer = ckpt.config.get("transformer")
-    if not transformer:
-        raise CheckpointError(f"{ckpt.path}: no 'transformer' entry in the 'config' metadata")
-    cfg = TextEmbedderConfig.from_transformer_config(transformer)
+    ckpt = _checkpoint(checkpoint)
+    cfg = _transformer_config(ckpt)
     cfg = replace(cfg, num_hidden_states=_num_hidden_states(ckpt, cfg.gemma_width))
-    embedder = build_on_meta(lambda: TextEmbedder(cfg))
-    for part, prefix in CHECKPOINT_PREFIXES.items():
-        load_module(getattr(embedder, part), ckpt, prefix, dtype=dtype, device=device, what=f"text {part}")
-    return embedder.eval().requires_grad_(False)
+    return _load_parts(cfg, dict.fromkeys(CHECKPOINT_PREFIXES, ckpt), dtype, device)
+
+
+def load_split_text_embedder(
+    transformer: CheckpointFile | str | os.PathLike,
+    text_encoder: CheckpointFile | str | os.PathLike,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str = "cpu",
+) -> TextEmbedder:
+    """LTX-2.5 split files: `config` and connectors from the transformer file, the feature-extractor projections
+    from the single-file text encoder, sized by the Gemma config it carries (hidden size, layers + 1).
+
+    GemmaPairingError when the text encoder is not the Gemma the transformer file names (`gemma_version`)."""
+    ckpt, encoder_file = _checkpoint(transformer), _checkpoint(text_encoder)
+    gemma = open_text_encoder(encoder_file.path)
+    check_pairing(gemma, ckpt)
+    if not encoder_file.has_prefix(CHECKPOINT_PREFIXES["feature_extractor"]):
+        raise CheckpointError(f"{encoder_file.path}: no text projection ('{CHECKPOINT_PREFIXES['feature_extractor']}"
+                              "*'); LTX-2.5 text-encoder files hold it beside the Gemma 4 weights")
+    cfg = replace(_transformer_config(ckpt), gemma_width=gemma.config.hidden_size,
+                  num_hidden_states=gemma.config.num_hidden_states)
+    sources = {"feature_extractor": encoder_file, "video_connector": ckpt, "audio_connector": ckpt}
+    return _load_parts(cfg, sources, dtype, device)
