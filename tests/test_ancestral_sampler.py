@@ -1,4 +1,5 @@
-"""Ancestral (SDE) Euler step and its use in the sampler (LTX-2.5 distilled stage 1)."""
+"""LTX-2.5 sampling: the ancestral (SDE) Euler step of the distilled stage 1 and its use in the sampler, and the
+2.5 pipeline defaults."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -8,7 +9,7 @@ import torch
 
 from comfyui_avgen.models.sampling import (
     AncestralEuler, AudioGrid, LatentIndexConditioning, SamplerStream, StreamGuidance, VideoGrid, ancestral_euler_step,
-    audio_state, distilled_sigmas, sample, video_state,
+    ancestral_stage_1, audio_state, defaults_for_model_version, distilled_sigmas, sample, video_state,
 )
 from comfyui_avgen.models.sampling.ancestral import ANCESTRAL_NOISE_SEED_OFFSET
 from comfyui_avgen.models.sampling.sampler import euler_step
@@ -149,3 +150,25 @@ def test_default_stays_deterministic_euler_and_ancestral_noise_depends_on_its_se
     first, same, other = run(AncestralEuler(seed=4)), run(AncestralEuler(seed=4)), run(AncestralEuler(seed=5))
     assert torch.equal(first, same) and not torch.allclose(first, other) and not torch.allclose(first, euler)
     assert ANCESTRAL_NOISE_SEED_OFFSET == 10000
+
+
+# ---------------------------------------------------------------- 2.5 defaults
+
+
+@pytest.mark.parametrize("version,ancestral", [
+    (None, False), ("2.3.0", False), ("2.4.0", False), ("2.4-rc2", False), ("2.5.0", True), ("2.5-rc1", True),
+    ((2, 5), True), ("junk", False),
+])
+def test_stage_1_is_ancestral_from_model_version_2_5(version, ancestral):
+    assert ancestral_stage_1(version) is ancestral
+
+
+def test_2_4_and_2_5_keep_the_2_3_settings_with_image_crf_18():
+    ltx23 = defaults_for_model_version("2.3.0")
+    for version in ("2.4.0", "2.5.0", "2.5-rc1", (2, 5, 1)):
+        defaults = defaults_for_model_version(version)
+        assert defaults.default_image_crf == 18 and ltx23.default_image_crf == 33
+        assert (defaults.num_inference_steps, defaults.video_guider, defaults.audio_guider) == (
+            ltx23.num_inference_steps, ltx23.video_guider, ltx23.audio_guider)
+    with pytest.raises(ValueError, match="not supported"):
+        defaults_for_model_version("2.6.0")

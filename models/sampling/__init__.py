@@ -1,6 +1,6 @@
 """Sampling for LTX-2 / LTX-2.3 / LTX-2.5: sigma schedules, dev defaults, multi-guidance, latent states with
 conditionings, and the (deterministic or ancestral) Euler loop over both streams of the audio-video DiT."""
-from .ancestral import AncestralEuler, ancestral_euler_step
+from .ancestral import AncestralEuler, ancestral_euler_step, ancestral_stage_1
 from .conditioning import (
     GeneratedKeyframeSlots, KeyframeConditioning, LatentIndexConditioning, ReferenceConditioning, TemporalRegionMask,
     apply_conditionings,
@@ -19,7 +19,7 @@ __all__ = [
     "AncestralEuler", "AudioGrid", "GeneratedKeyframeSlots", "GuidedDenoiser", "GuiderParams",
     "KeyframeConditioning", "LatentIndexConditioning", "LatentState", "PipelineDefaults", "ReferenceConditioning",
     "SamplerResult", "SamplerStream", "StepProgress", "StreamGuidance", "TemporalRegionMask", "VideoGrid",
-    "ancestral_euler_step", "apply_conditionings", "audio_state", "combine_guidance",
+    "ancestral_euler_step", "ancestral_stage_1", "apply_conditionings", "audio_state", "combine_guidance",
     "defaults_for_checkpoint_metadata", "defaults_for_model_version", "denoise", "distilled_sigmas",
     "generated_keyframe_latents", "keyframes_mask", "ltx2_sigmas", "sample", "stage2_distilled_sigmas",
     "target_latent", "video_state",

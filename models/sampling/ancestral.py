@@ -17,10 +17,20 @@ from dataclasses import dataclass
 
 import torch
 
+from .defaults import model_version_tuple
+
 ANCESTRAL_NOISE_SEED_OFFSET = 10000
-# The official distilled pipeline's stage-1 setting for model_version >= 2.5.
+# The official distilled pipeline samples stage 1 with eta 1, s_noise 1 from model_version 2.5 on.
 ANCESTRAL_ETA = 1.0
 ANCESTRAL_S_NOISE = 1.0
+ANCESTRAL_STAGE_1_SINCE_VERSION = (2, 5)
+
+
+def ancestral_stage_1(model_version: str | tuple[int, ...] | None) -> bool:
+    """Whether the official distilled pipeline samples stage 1 of a transformer file with this `model_version`
+    ancestrally (2.5 and later); its stage 2 stays deterministic."""
+    version = model_version_tuple(model_version)
+    return version is not None and version >= ANCESTRAL_STAGE_1_SINCE_VERSION
 
 
 @dataclass(frozen=True)

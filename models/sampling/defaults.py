@@ -2,11 +2,12 @@
 
 The released LTX-2.3 files carry `__metadata__["model_version"]` ("2.3.0"); the LTX-2 (19B) files have none,
 which the official code treats as LTX-2.0. The two differ in the step count (40 / 30) and in the block whose
-self-attention the STG pass perturbs (29 / 28).
+self-attention the STG pass perturbs (29 / 28). From 2.4 on (so LTX-2.5) the 2.3 settings hold with image
+conditionings re-compressed at CRF 18 instead of 33. Versions are read with hyphens as dots ("2.4-rc2" = 2.4.rc2).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..family import parse_version
 from .guidance import GuiderParams
@@ -58,18 +59,27 @@ def _guiders(stg_block: int) -> tuple[GuiderParams, GuiderParams]:
 
 LTX2_DEFAULTS = PipelineDefaults(40, *_guiders(29))
 LTX23_DEFAULTS = PipelineDefaults(30, *_guiders(28))
+LTX24_DEFAULTS = replace(LTX23_DEFAULTS, default_image_crf=18)  # 2.4 and 2.5
+
+
+def model_version_tuple(version: str | tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """A `model_version` entry as numbers: "2.5.0" -> (2, 5, 0), "2.4-rc2" -> (2, 4); None stays None."""
+    if isinstance(version, str):
+        return parse_version(version.replace("-", "."))
+    return None if version is None else tuple(version)
 
 
 def defaults_for_model_version(version: str | tuple[int, ...] | None) -> PipelineDefaults:
     """Dev defaults for a checkpoint's `model_version` ("2.3.0", a parsed tuple, or None = LTX-2.0)."""
-    parsed = parse_version(version) if isinstance(version, str) or version is None else tuple(version)
+    parsed = model_version_tuple(version)
     if parsed is None or (2,) <= parsed < (2, 3):
         return LTX2_DEFAULTS
     if (2, 3) <= parsed < (2, 4):
         return LTX23_DEFAULTS
-    raise ValueError(
-        f"model_version {version!r} is not supported: expected LTX-2 (no version, 2.0-2.2) or LTX-2.3 (2.3.x)"
-    )
+    if (2, 4) <= parsed < (2, 6):
+        return LTX24_DEFAULTS
+    raise ValueError(f"model_version {version!r} is not supported: expected LTX-2 (no version, 2.0-2.2), LTX-2.3 "
+                     f"(2.3.x) or LTX-2.5 (2.4-2.5.x)")
 
 
 def defaults_for_checkpoint_metadata(metadata: dict) -> PipelineDefaults:
