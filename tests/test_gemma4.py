@@ -97,6 +97,7 @@ def test_last_layer_is_forced_to_full_attention(caplog):
     (text_config(use_bidirectional_attention="all"), "use_bidirectional_attention"),
     (text_config(hidden_activation="silu"), "hidden_activation"),
     (text_config(num_attention_heads=3, num_key_value_heads=2), "multiple"),
+    (text_config(num_global_key_value_heads=2, num_attention_heads=3, attention_k_eq_v=True), "multiple"),
     (text_config(layer_types=[SLIDING_ATTENTION]), "layer_types"),
     (text_config(rope_parameters={SLIDING_ATTENTION: {"rope_type": "default", "rope_theta": 1e4}}), "no 'full"),
     (text_config(rope_parameters={SLIDING_ATTENTION: {"rope_type": "default", "rope_theta": 1e4},
@@ -241,6 +242,22 @@ def test_gemma3_through_open_text_encoder(pack_states):
     assert (source.generation, source.gemma_version) == (3, None)
     ids, mask = source.tokenizer().encode(PROMPTS)
     torch.testing.assert_close(source.load(torch.float32)(ids, mask), load_gemma3(GEMMA3_DIR, torch.float32)(ids, mask),
+                               rtol=0, atol=0)
+
+
+def test_gemma3_packed_by_the_official_packer(tmp_path):
+    """Gemma 3 in one file with `gemma_config` metadata and the tokenizer as byte tensors (HF key names kept)."""
+    tensors = load_file(GEMMA3_DIR / "model.safetensors")
+    files = {"tokenizer.json": "tokenizer_json", "tokenizer_config.json": "hf_asset__tokenizer_config.json"}
+    for name, key in files.items():
+        tensors[key] = torch.frombuffer(bytearray((GEMMA3_DIR / name).read_bytes()), dtype=torch.uint8)
+    config = (GEMMA3_DIR / "config.json").read_text()
+    save_file(tensors, tmp_path / "gemma3_pack.safetensors", metadata={"gemma_config": config})
+    packed, folder = open_text_encoder(tmp_path / "gemma3_pack.safetensors"), open_text_encoder(GEMMA3_DIR)
+    assert (packed.generation, packed.embedded_tokenizer, packed.config) == (3, True, folder.config)
+    ids, mask = packed.tokenizer().encode(PROMPTS)
+    assert torch.equal(ids, folder.tokenizer().encode(PROMPTS)[0])
+    torch.testing.assert_close(packed.load(torch.float32)(ids, mask), folder.load(torch.float32)(ids, mask),
                                rtol=0, atol=0)
 
 

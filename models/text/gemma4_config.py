@@ -30,7 +30,6 @@ HF_DEFAULTS = {
     "hidden_activation": "gelu_pytorch_tanh",
     "rms_norm_eps": 1e-6,
     "pad_token_id": 0,
-    "bos_token_id": 2,
     "attention_bias": False,
     "sliding_window": 1024,
     "use_bidirectional_attention": "vision",
@@ -72,7 +71,6 @@ class Gemma4Config:
     attention_bias: bool = False
     global_values_from_keys: bool = False  # `attention_k_eq_v`
     pad_token_id: int = 0
-    bos_token_id: int | None = 2
     placeholder_token_ids: tuple[int, ...] = ()  # image / video / audio soft-token ids, embedded as padding
     gemma_version: str | None = None  # top-level `gemma_version` (LTX-2.5 pairs it with the transformer file)
 
@@ -91,9 +89,10 @@ class Gemma4Config:
         kv_heads = int(text["num_key_value_heads"])
         global_kv_heads = int(text.get("num_global_key_value_heads") or kv_heads)
         heads = int(text["num_attention_heads"])
-        if heads % kv_heads or heads % global_kv_heads:
+        used_kv_heads = {kv_heads, global_kv_heads} if text["attention_k_eq_v"] else {kv_heads}
+        if any(heads % n for n in used_kv_heads):
             raise GemmaConfigError(f"Gemma 4 config: num_attention_heads {heads} is not a multiple of the key/value "
-                                   f"heads ({kv_heads} local, {global_kv_heads} global)")
+                                   f"heads {sorted(used_kv_heads)}")
         layer_types = _layer_types(text.get("layer_types"), num_layers)
         ropes = _rope_specs(text["rope_parameters"], head_dim, global_head_dim, set(layer_types))
         placeholders = ()
@@ -118,7 +117,6 @@ class Gemma4Config:
             attention_bias=bool(text["attention_bias"]),
             global_values_from_keys=bool(text["attention_k_eq_v"]),
             pad_token_id=int(text["pad_token_id"] or 0),
-            bos_token_id=text["bos_token_id"],
             placeholder_token_ids=placeholders,
             gemma_version=config.get("gemma_version"),
         )

@@ -166,7 +166,7 @@ def _metadata_json(metadata: dict[str, str], key: str, where: str) -> dict | Non
     if raw is None:
         return None
     try:
-        value = json.loads(raw) if isinstance(raw, str) else raw
+        value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{where}: metadata {key!r} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
