@@ -66,11 +66,12 @@ class CheckpointInfo:
 
 
 def parse_version(text: str | None) -> tuple[int, ...] | None:
-    """'2.3.0' -> (2, 3, 0); '2.3.rc1' -> (2, 3); None / unparsable -> None (the official code then assumes 2.0)."""
+    """'2.3.0' -> (2, 3, 0); '2.3.rc1' and '2.3-rc1' -> (2, 3); None / unparsable -> None (the official code then
+    assumes 2.0). Hyphens count as dots, as in the official `detect_model_version`."""
     if not text:
         return None
     parts = []
-    for piece in str(text).split("."):
+    for piece in str(text).replace("-", ".").split("."):
         if not re.fullmatch(r"\d+", piece):
             break
         parts.append(int(piece))

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from ..models.checkpoint import CheckpointError, CheckpointFile
-from ..models.family import inspect_checkpoint, one_family
+from ..models.family import inspect_checkpoint, is_gemma4_file, one_family
 from ..models.ltx import LTXCheckpoint, open_ltx
-from ..models.text.gemma3_loader import open_gemma3
+from ..models.text.gemma_source import GemmaSource, open_text_encoder
 from ..tiny import builtin
 from . import comfy_adapter, model_cache
 from .errors import NodeInputError
@@ -25,14 +25,15 @@ from .types import (
 
 CHECKPOINT_LOADER = "AVGenCheckpointLoader"
 TEXT_ENCODER_LOADER = "AVGenTextEncoderLoader"
+DURATION_HEAD_LOADER = "AVGenDurationHeadLoader"
 CHECKPOINT_FOLDERS = ("checkpoints", "diffusion_models")
 FROM_CHECKPOINT = "(from checkpoint)"
 NO_CHECKPOINTS = "(no files in checkpoints/ or diffusion_models/)"
-NO_TEXT_ENCODERS = "(no Gemma 3 folders or files in text_encoders/)"
+NO_TEXT_ENCODERS = "(no Gemma folders or files in text_encoders/)"
 DEVICES = ["auto", "cpu", "cuda"]
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 TEXT_SIDE_COMPONENTS = frozenset({"transformer", "text_projection", "video_connector", "audio_connector"})
-VIDEO_VAE_COMPONENTS = frozenset({"video_encoder", "video_decoder", "video_statistics"})
+VIDEO_VAE_COMPONENTS = frozenset({"video_encoder", "video_decoder", "video_diffusion_decoder", "video_statistics"})
 AUDIO_VAE_COMPONENTS = frozenset({"audio_encoder", "audio_decoder", "audio_statistics", "vocoder"})
 VAE_COMPONENTS = VIDEO_VAE_COMPONENTS | AUDIO_VAE_COMPONENTS
 
@@ -130,8 +131,14 @@ def _open_transformer_file(name: str) -> tuple[Path, LTXCheckpoint]:
     path = _checkpoint_path(name)
     checkpoint = _open(path, f"ckpt_name {name!r}")
     if "transformer" not in checkpoint.components:
-        where = ("it is a VAE file: put it in vae/ and choose it as vae_name or audio_vae_name"
-                 if checkpoint.components <= VAE_COMPONENTS else "pick the file that holds the transformer")
+        if checkpoint.components <= VAE_COMPONENTS:
+            where = "it is a VAE file: put it in vae/ and choose it as vae_name or audio_vae_name"
+        elif checkpoint.components == {"duration_head"}:
+            where = f"it is a duration head: put it in model_patches/ and choose it in {DURATION_HEAD_LOADER}"
+        elif is_gemma4_file(checkpoint.ckpt):
+            where = f"it is the LTX-2.5 text encoder: put it in text_encoders/ and choose it in {TEXT_ENCODER_LOADER}"
+        else:
+            where = "pick the file that holds the transformer"
         raise NodeInputError(CHECKPOINT_LOADER, f"ckpt_name {name!r} has no transformer (it holds "
                                                 f"{_describe_parts(checkpoint)}); {where}")
     return path, checkpoint
@@ -340,10 +347,10 @@ def _text_encoder_path(name: str) -> Path:
             from exc
 
 
-def _check_is_gemma(name: str, path: Path):
+def _check_is_gemma(name: str, path: Path) -> GemmaSource:
     """Open the Gemma config and weight headers; refuse other files with where they belong."""
     try:
-        return open_gemma3(path)
+        return open_text_encoder(path)
     except (CheckpointError, ValueError, OSError) as exc:
         problem = exc
     if path.is_file():
@@ -353,15 +360,19 @@ def _check_is_gemma(name: str, path: Path):
             info = None
         if info is not None:
             raise NodeInputError(
-                TEXT_ENCODER_LOADER, f"gemma {name!r} is an LTX-2 model file ({', '.join(sorted(info.components))}),"
-                " not a text encoder: put it in checkpoints/ (or diffusion_models/, vae/) and choose it in "
-                f"{CHECKPOINT_LOADER}; the text encoder is Gemma 3 12B"
+                TEXT_ENCODER_LOADER, f"gemma {name!r} is an LTX model file ({', '.join(sorted(info.components))}),"
+                " not a text encoder: put it in checkpoints/ (or diffusion_models/, vae/, model_patches/) and choose "
+                f"it in {CHECKPOINT_LOADER}; the text encoder is Gemma 3 12B (LTX-2 / 2.3) or the Gemma 4 file "
+                "released with LTX-2.5"
             ) from problem
-    raise NodeInputError(TEXT_ENCODER_LOADER, f"gemma {name!r} is not a Gemma 3 text encoder: {problem}") from problem
+    raise NodeInputError(TEXT_ENCODER_LOADER, f"gemma {name!r} is not a Gemma text encoder: {problem}") from problem
 
 
-def _tokenizer_path(name: str, path: Path) -> Path:
-    """tokenizer.json of the folder, or for a single file: beside it, else in any Gemma folder of text_encoders/."""
+def _tokenizer_path(name: str, path: Path, source: GemmaSource) -> Path | None:
+    """tokenizer.json of the folder, or for a single file: none when it embeds its tokenizer (the LTX-2.5 file),
+    else beside it, else in any Gemma folder of text_encoders/."""
+    if source.embedded_tokenizer:
+        return None
     if path.is_dir():
         candidates = [path]
     else:
@@ -377,30 +388,32 @@ def _tokenizer_path(name: str, path: Path) -> Path:
     )
 
 
-def _identity_files(path: Path, tokenizer: Path) -> list[Path]:
+def _identity_files(path: Path, tokenizer: Path | None) -> list[Path]:
     if path.is_file():
-        return [path, tokenizer]
+        return [path] + ([tokenizer] if tokenizer else [])
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors"))
-    return files + ([tokenizer] if tokenizer.parent != path else [])
+    return files + ([tokenizer] if tokenizer and tokenizer.parent != path else [])
 
 
 class AVGenTextEncoderLoader:
-    DESCRIPTION = ("Chooses the Gemma 3 text encoder and how it runs. Nothing heavy is loaded here: the text "
+    DESCRIPTION = ("Chooses the Gemma text encoder (Gemma 3 12B for LTX-2 / 2.3, the Gemma 4 file released with "
+                   "LTX-2.5) and how it runs. Nothing heavy is loaded here: the text "
                    "encode node loads Gemma only for prompts not in its disk cache, and frees it afterwards unless "
                    "keep_loaded is on.")
     CATEGORY = "AVGen/loaders"
     FUNCTION = "load"
     RETURN_TYPES = (TEXT_ENCODER,)
     RETURN_NAMES = ("text_encoder",)
-    OUTPUT_TOOLTIPS = ("Where the Gemma 3 weights and tokenizer are, with the dtype, device and keep_loaded choice.",)
+    OUTPUT_TOOLTIPS = ("Where the Gemma weights and tokenizer are, with the dtype, device and keep_loaded choice.",)
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
                 "gemma": (_or_placeholder(_text_encoder_names(), NO_TEXT_ENCODERS), {
-                    "tooltip": "Gemma 3 12B in text_encoders/: a Hugging Face folder (config.json, tokenizer.json, "
-                               "weights) or a single file with a tokenizer.json beside it; "
+                    "tooltip": "The text encoder in text_encoders/. LTX-2 / 2.3: Gemma 3 12B, a Hugging Face folder "
+                               "(config.json, tokenizer.json, weights) or a single file with a tokenizer.json beside "
+                               "it. LTX-2.5: gemma4-12b-with-proj-ltx-2.5-bf16.safetensors (tokenizer inside); "
                                f"{builtin.BUILTIN_NAME}: AVGen-Tiny's own small text encoder."}),
                 "dtype": (["auto", "bf16", "fp32"], {
                     "tooltip": "Gemma weight type. auto: bf16 on CUDA, fp32 on CPU."}),
@@ -420,10 +433,11 @@ class AVGenTextEncoderLoader:
         device = resolve_device(TEXT_ENCODER_LOADER, device)
         compute_dtype = resolve_dtype(TEXT_ENCODER_LOADER, dtype, device)
         path = _text_encoder_path(gemma)
-        _check_is_gemma(gemma, path)
-        tokenizer = _tokenizer_path(gemma, path)
+        source = _check_is_gemma(gemma, path)
+        tokenizer = _tokenizer_path(gemma, path, source)
         identity = model_cache.file_key(_identity_files(path, tokenizer))
-        return (TextEncoderHandle(str(path), str(tokenizer), compute_dtype, device, bool(keep_loaded), identity),)
+        return (TextEncoderHandle(str(path), str(tokenizer) if tokenizer else None, compute_dtype, device,
+                                  bool(keep_loaded), identity),)
 
 
 NODE_CLASS_MAPPINGS = {

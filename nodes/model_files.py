@@ -79,6 +79,13 @@ RELEASED_FILES = (
                  single_file=False),
 )
 _BY_NAME = {f.name: f for f in RELEASED_FILES}
+# The node that reads each model folder (for "choose it in ..." advice).
+FOLDER_LOADERS = {
+    "checkpoints": "AVGen Checkpoint Loader (ckpt_name)", "diffusion_models": "AVGen Checkpoint Loader (ckpt_name)",
+    "vae": "AVGen Checkpoint Loader (vae_name / audio_vae_name)", "text_encoders": "AVGen Text Encoder Loader",
+    "loras": "AVGen LoRA Loader", "latent_upscale_models": "AVGen Latent Upsampler Loader",
+    "model_patches": "AVGen Duration Head Loader",
+}
 
 
 def released_file(name: str) -> ReleasedFile | None:
@@ -104,9 +111,13 @@ def missing_file_advice(name: str, folders: str | tuple[str, ...]) -> str:
     expected = (folders,) if isinstance(folders, str) else folders
     parts = []
     elsewhere = found_in(name, expected)
+    known = released_file(name)
+    if known and known.folder not in expected:
+        parts.append(f"it is the {known.what}, which belongs in {known.folder}/: choose it in "
+                     f"{FOLDER_LOADERS[known.folder]}")
+        return "; ".join(parts)
     if elsewhere:
         parts.append(f"it is in {', '.join(f + '/' for f in elsewhere)}: move it to {expected[0]}/")
-    known = released_file(name)
     if known:
         parts.append(f"{known.what}: download it from {known.url} into {known.folder}/")
     return "; ".join(parts)

@@ -2,7 +2,9 @@
 
 Gemma is loaded (on the text encoder's device and dtype) only for prompts missing from the cache, runs once for
 all of them, and is released afterwards unless the encoder handle says keep_loaded. The LTX side (text
-projection + embeddings connectors) comes from the MODEL's checkpoint and stays cached in memory (it is small).
+projection + embeddings connectors) stays cached in memory (it is small): from the MODEL's checkpoint for LTX-2 /
+2.3; for LTX-2.5 the connectors come from the transformer file and the projection from the Gemma 4 text-encoder
+file. A text encoder that is not the Gemma the model was trained with is refused (the result would be noise).
 """
 from __future__ import annotations
 
@@ -12,10 +14,9 @@ import math
 import torch
 
 from ..models.checkpoint import CheckpointError
-from ..models.text.gemma3_loader import load_gemma3, open_gemma3
+from ..models.text.gemma_source import GemmaPairingError, GemmaSource, check_pairing, open_text_encoder
 from ..models.text.prompt_encoder import PromptEncoder
-from ..models.text.text_embedder import TextEmbedder
-from ..models.text.tokenizer import GemmaTokenizer
+from ..models.text.text_embedder import TextEmbedder, load_split_text_embedder
 from . import comfy_adapter, model_cache, prompt_cache
 from .errors import NodeInputError
 from .input_checks import validation_result
@@ -31,14 +32,34 @@ def _checkpoint_identity(model: ModelHandle) -> str:
     return model_cache.file_key([part.path for part in parts])
 
 
-def _embedder(model: ModelHandle) -> TextEmbedder:
-    key = f"{_checkpoint_identity(model)}|part=text_embedder|dtype={model.dtype}|device={model.device}"
+def _source(encoder: TextEncoderHandle) -> GemmaSource:
+    """The text encoder's config and weight headers (read once per file identity)."""
+    def load():
+        try:
+            return open_text_encoder(encoder.path)
+        except (CheckpointError, ValueError, OSError) as exc:
+            raise NodeInputError(NODE, f"text_encoder {encoder.path}: {exc}") from exc
+
+    return model_cache.get_or_load(f"{encoder.identity}|part=text_encoder_header", load)
+
+
+def _projection_in_text_encoder(model: ModelHandle) -> bool:
+    """LTX-2.5 split files: the text projection is in the text-encoder file, not in the model's files."""
+    return "text_projection" not in model.checkpoint.components
+
+
+def _embedder(model: ModelHandle, encoder: TextEncoderHandle) -> TextEmbedder:
+    split = _projection_in_text_encoder(model)
+    source = f"|text_encoder={encoder.identity}" if split else ""
+    key = f"{_checkpoint_identity(model)}{source}|part=text_embedder|dtype={model.dtype}|device={model.device}"
 
     def load():
         try:
+            if split:
+                return load_split_text_embedder(model.checkpoint.ckpt, encoder.path, model.dtype, model.device)
             return model.checkpoint.load_text_embedder(model.dtype, model.device)
-        except CheckpointError as exc:
-            raise NodeInputError(NODE, f"the model's checkpoint cannot encode text: {exc}") from exc
+        except (CheckpointError, GemmaPairingError) as exc:
+            raise NodeInputError(NODE, f"the model's files cannot encode text: {exc}") from exc
 
     return model_cache.get_or_load(key, load)
 
@@ -51,15 +72,22 @@ def _gemma_key(encoder: TextEncoderHandle) -> str:
     return f"{encoder.identity}|part=gemma|dtype={encoder.dtype}|device={encoder.device}"
 
 
-def _check_sizes(encoder: TextEncoderHandle, embedder: TextEmbedder) -> None:
+def _check_pairing(encoder: TextEncoderHandle, model: ModelHandle) -> None:
+    """The Gemma generation / version the model's files name."""
+    try:
+        check_pairing(_source(encoder), model.checkpoint.ckpt)
+    except GemmaPairingError as exc:
+        raise NodeInputError(NODE, f"text_encoder does not belong to this model: {exc}") from exc
+
+
+def _check_widths(encoder: TextEncoderHandle, embedder: TextEmbedder) -> None:
     """Gemma's width and hidden-state count must be what the model's text projection was trained on."""
-    config, _ = open_gemma3(encoder.path)
-    want = embedder.config
+    config, want = _source(encoder).config, embedder.config
     if (config.hidden_size, config.num_hidden_states) != (want.gemma_width, want.num_hidden_states):
         raise NodeInputError(
             NODE, f"text encoder {encoder.path} has hidden size {config.hidden_size} and "
             f"{config.num_hidden_states} hidden states, but the model's text projection expects "
-            f"{want.gemma_width} and {want.num_hidden_states} (LTX-2 / 2.3 use Gemma 3 12B)"
+            f"{want.gemma_width} and {want.num_hidden_states} (LTX-2 / 2.3 use Gemma 3 12B, LTX-2.5 its Gemma 4 file)"
         )
 
 
@@ -71,7 +99,7 @@ def _gemma_source(encoder: TextEncoderHandle):
     def load():
         if encoder.device.type == "cuda":
             comfy_adapter.free_memory(_gemma_bytes(encoder), encoder.device)
-        return load_gemma3(encoder.path, encoder.dtype, encoder.device)
+        return _source(encoder).load(encoder.dtype, encoder.device)
 
     if encoder.keep_loaded:
         return (lambda: model_cache.get_or_load(key, load)), True
@@ -84,9 +112,7 @@ def _gemma_source(encoder: TextEncoderHandle):
 
 def _gemma_bytes(encoder: TextEncoderHandle) -> int:
     """Memory Gemma's weights take in the encoder's dtype."""
-    _, weights = open_gemma3(encoder.path)
-    numel = sum(math.prod(weights.shape(name)) for name in weights.names())
-    return numel * torch.empty((), dtype=encoder.dtype).element_size()
+    return _source(encoder).num_parameters() * torch.empty((), dtype=encoder.dtype).element_size()
 
 
 def encode_prompts(encoder: TextEncoderHandle, model: ModelHandle,
@@ -98,10 +124,11 @@ def encode_prompts(encoder: TextEncoderHandle, model: ModelHandle,
     missing = [key for key, value in found.items() if value is None]
     if missing:
         texts = [prompts[keys.index(key)] for key in missing]
-        embedder = _embedder(model)
-        _check_sizes(encoder, embedder)
-        tokenizer = model_cache.get_or_load(f"tokenizer|{encoder.tokenizer_path}",
-                                            lambda: GemmaTokenizer.from_pretrained(encoder.tokenizer_path))
+        _check_pairing(encoder, model)
+        embedder = _embedder(model, encoder)
+        _check_widths(encoder, embedder)
+        tokenizer = model_cache.get_or_load(f"tokenizer|{encoder.identity}|{encoder.tokenizer_path}",
+                                            lambda: _source(encoder).tokenizer(encoder.tokenizer_path))
         load, keep = _gemma_source(encoder)
         context = PromptEncoder(tokenizer, embedder, load, keep_gemma=keep).encode(texts)
         if not keep and encoder.device.type != "cpu":
@@ -129,9 +156,9 @@ class AVGenTextEncode:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "text_encoder": (TEXT_ENCODER, {"tooltip": "The Gemma 3 text encoder (AVGen Text Encoder Loader)."}),
-                "model": (MODEL, {"tooltip": "The model the conditioning is for: its checkpoint holds the text "
-                                             "projection and connectors."}),
+                "text_encoder": (TEXT_ENCODER, {"tooltip": "The Gemma text encoder (AVGen Text Encoder Loader)."}),
+                "model": (MODEL, {"tooltip": "The model the conditioning is for: its files hold the embeddings "
+                                             "connectors (and, before LTX-2.5, the text projection)."}),
                 "prompt": ("STRING", {"default": "", "multiline": True, "dynamicPrompts": True,
                                       "tooltip": "What to see and hear: describe the scene, motion, sounds, speech."}),
                 "negative_prompt": ("STRING", {"default": "", "multiline": True, "dynamicPrompts": True,

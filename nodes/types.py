@@ -27,6 +27,7 @@ MASK = "MASK"
 AUDIO = "AUDIO"
 CAMERA_PATH = "AVGEN_CAMERA_PATH"  # models.camera_path.CameraPath: per-frame pinhole cameras
 LATENT_UPSAMPLER = "AVGEN_LATENT_UPSAMPLER"
+DURATION_HEAD = "AVGEN_DURATION_HEAD"  # models.duration_head.DurationHead (LTX-2.5)
 
 
 @dataclass(frozen=True)

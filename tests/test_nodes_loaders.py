@@ -207,6 +207,6 @@ def test_single_gemma_file_finds_a_tokenizer_in_a_gemma_folder(models):
 
 
 def test_ltx_checkpoint_in_the_text_encoder_slot_says_where_it_goes(models):
-    with pytest.raises(ValueError, match=r"^AVGenTextEncoderLoader: gemma 'ltx.safetensors' is an LTX-2 model file"
+    with pytest.raises(ValueError, match=r"^AVGenTextEncoderLoader: gemma 'ltx.safetensors' is an LTX model file"
                                          r".*checkpoints/"):
         AVGenTextEncoderLoader().load("ltx.safetensors", "auto", "cpu", False)

@@ -7,6 +7,7 @@ from golden import compare, discover_cases
 from node_fixtures import TINY_GEMMA, TINY_LTX2
 from node_fixtures import *  # noqa: F401,F403  (models_dir, cache_dir fixtures)
 
+from comfyui_avgen.models.text.gemma_source import GemmaSource
 from comfyui_avgen.models.text.prompt_encoder import PromptEncoder
 from comfyui_avgen.nodes import comfy_adapter, model_cache, prompt_cache, text_encode
 from comfyui_avgen.nodes.loaders import FROM_CHECKPOINT, AVGenCheckpointLoader, AVGenTextEncoderLoader
@@ -28,13 +29,13 @@ def empty_model_cache():
 def gemma_loads(monkeypatch):
     """Counts Gemma loads by the text encode node."""
     calls = []
-    real = text_encode.load_gemma3
+    real = GemmaSource.load
 
-    def counting(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
+    def counting(self, *args, **kwargs):
+        calls.append((self.path, *args))
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(text_encode, "load_gemma3", counting)
+    monkeypatch.setattr(GemmaSource, "load", counting)
     return calls
 
 

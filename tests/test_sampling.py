@@ -76,7 +76,7 @@ def test_defaults_per_model_version():
     assert ltx23.sigmas().shape == (31,) and (ltx23.stage_2_height, ltx23.stage_2_width) == (1024, 1536)
     assert defaults_for_model_version((2, 3)) is ltx23
     with pytest.raises(ValueError, match="not supported"):
-        defaults_for_model_version("2.5.0")
+        defaults_for_model_version("2.6.0")
 
 
 # ---------------------------------------------------------------- guidance

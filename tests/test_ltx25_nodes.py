@@ -1,0 +1,120 @@
+"""LTX-2.5 split files through the nodes: loaders, text encode with the Gemma 4 file, duration prediction, and the
+named errors for files in the wrong slot or of the other release."""
+from __future__ import annotations
+
+import pytest
+import torch
+from golden import GoldenCase, _header_metadata, compare
+from ltx25_files import (
+    AUDIO_VAE, DURATION_HEAD, LTX25_DIR, TEXT_ENCODER, TRANSFORMER, VIDEO_VAE, add_tiny_ltx25, write_audio_vae,
+)
+from node_fixtures import TINY_GEMMA, TINY_LTX23, link_models
+from node_fixtures import *  # noqa: F401,F403  (cache_dir fixture)
+
+from comfyui_avgen.models.checkpoint import CheckpointFile
+from comfyui_avgen.models.duration_head import load_duration_head, predict_num_frames
+from comfyui_avgen.nodes import comfy_adapter, model_cache
+from comfyui_avgen.nodes.duration import AVGenDurationHeadLoader, AVGenPredictDuration
+from comfyui_avgen.nodes.errors import NodeInputError
+from comfyui_avgen.nodes.loaders import FROM_CHECKPOINT, AVGenCheckpointLoader, AVGenTextEncoderLoader
+from comfyui_avgen.nodes.text_encode import AVGenTextEncode
+
+
+@pytest.fixture(scope="module")
+def models25(tmp_path_factory):
+    root = link_models(tmp_path_factory.mktemp("models25"), {"tiny-ltx23.safetensors": TINY_LTX23},
+                       {"gemma3_tiny": TINY_GEMMA})
+    write_audio_vae(root / "vae" / "tiny-ltx23-audio.safetensors", version="2.3.0")
+    return add_tiny_ltx25(root)
+
+
+@pytest.fixture
+def configured(models25, cache_dir):
+    model_cache.release()
+    with comfy_adapter.configured(models_dir=models25):
+        yield models25
+    model_cache.release()
+
+
+def load_25(text_encoder=TEXT_ENCODER):
+    model, video_vae, audio_vae = AVGenCheckpointLoader().load(TRANSFORMER, VIDEO_VAE, "fp32", "cpu", AUDIO_VAE)
+    (encoder,) = AVGenTextEncoderLoader().load(text_encoder, "fp32", "cpu", False)
+    return model, video_vae, audio_vae, encoder
+
+
+def case(name: str) -> GoldenCase:
+    path = LTX25_DIR / "cases" / f"{name}.safetensors"
+    return GoldenCase(path, _header_metadata(path))
+
+
+def test_the_25_split_set_loads_in_its_folders_and_encodes_like_the_official_prompt_encoder(configured):
+    model, video_vae, _, encoder = load_25()
+    assert model.family == "ltx25" and video_vae.family == "ltx25"
+    assert encoder.tokenizer_path is None  # the Gemma 4 file carries its tokenizer
+    golden = case("prompt_encoder25_0")
+    prompt, negative = golden.args["prompts"]
+    (cond,) = AVGenTextEncode().encode(encoder, model, prompt, negative)
+    got = {"video_context": torch.cat([cond.video, cond.negative_video]),
+           "audio_context": torch.cat([cond.audio, cond.negative_audio]),
+           "attention_mask": golden.expected()["attention_mask"]}
+    failures = [c.message for c in compare(golden, got) if not c.ok]
+    assert not failures, failures
+
+
+def test_a_gemma_of_the_other_release_is_refused_by_name(configured):
+    model, _, _, gemma3 = load_25(text_encoder="gemma3_tiny")
+    with pytest.raises(NodeInputError, match=r"^AVGenTextEncode: text_encoder does not belong to this model: .*"
+                                             r"gemma_version 'gemma4-ltx-2.5-tiny'.*Gemma 3"):
+        AVGenTextEncode().encode(gemma3, model, "a cat", "")
+    model23, _, _ = AVGenCheckpointLoader().load("tiny-ltx23.safetensors", FROM_CHECKPOINT, "fp32", "cpu")
+    (gemma4,) = AVGenTextEncoderLoader().load(TEXT_ENCODER, "fp32", "cpu", False)
+    with pytest.raises(NodeInputError, match=r"^AVGenTextEncode: text_encoder does not belong to this model: .*"
+                                             r"needs the Gemma 3 12B text encoder"):
+        AVGenTextEncode().encode(gemma4, model23, "a cat", "")
+
+
+def test_files_in_the_wrong_slot_say_where_they_go(configured):
+    loader = AVGenCheckpointLoader()
+    with pytest.raises(NodeInputError, match=r"is not in checkpoints/ or diffusion_models/ .*it is the LTX-2.5 text "
+                                             r"encoder .*, which belongs in text_encoders/: choose it in AVGen Text "
+                                             r"Encoder Loader$"):
+        loader.load(TEXT_ENCODER, FROM_CHECKPOINT, "fp32", "cpu")
+    renamed = configured / "diffusion_models" / "my_text_encoder.safetensors"
+    renamed.symlink_to(LTX25_DIR / "text_encoder.safetensors")
+    with pytest.raises(NodeInputError, match=r"has no transformer .*LTX-2.5 text encoder: put it in text_encoders/"):
+        loader.load(renamed.name, FROM_CHECKPOINT, "fp32", "cpu")
+    head = configured / "diffusion_models" / "my_head.safetensors"
+    head.symlink_to(LTX25_DIR / "duration_head.safetensors")
+    with pytest.raises(NodeInputError, match=r"duration head: put it in model_patches/ and choose it in "
+                                             r"AVGenDurationHeadLoader"):
+        loader.load(head.name, FROM_CHECKPOINT, "fp32", "cpu")
+    with pytest.raises(NodeInputError, match=r"different model families.*LTX-2.3 \(22B\).*LTX-2.5 \(22B\)"):
+        loader.load("tiny-ltx23.safetensors", VIDEO_VAE, "fp32", "cpu")
+    with pytest.raises(NodeInputError, match=r"different model families.*LTX-2.5 \(22B\).*LTX-2.3 \(22B\)"):
+        loader.load(TRANSFORMER, FROM_CHECKPOINT, "fp32", "cpu", "tiny-ltx23-audio.safetensors")
+
+
+def test_predicted_duration_feeds_a_frame_count(configured):
+    model, _, _, encoder = load_25()
+    (cond,) = AVGenTextEncode().encode(encoder, model, "the robot sings a song in the kitchen", "")
+    (head,) = AVGenDurationHeadLoader().load(DURATION_HEAD, "cpu")
+    result = AVGenPredictDuration().predict(head, cond, 24.0, 1.0, 3.0)
+    frames, seconds = result["result"]
+    reference = load_duration_head(CheckpointFile(LTX25_DIR / "duration_head.safetensors"), torch.float32)
+    assert frames == predict_num_frames(reference, cond.video, cond.audio, 24.0, 1.0, 3.0)
+    assert (frames - 1) % 8 == 0 and 24 <= frames <= 72
+    assert seconds == pytest.approx(float(reference.predict_seconds(cond.video, cond.audio)[0]))
+    assert f"{frames} frames" in result["ui"]["text"][0]
+
+
+def test_duration_inputs_are_checked(configured):
+    model23, _, _ = AVGenCheckpointLoader().load("tiny-ltx23.safetensors", FROM_CHECKPOINT, "fp32", "cpu")
+    (head,) = AVGenDurationHeadLoader().load(DURATION_HEAD, "cpu")
+    wide = torch.zeros(1, 4, 99)
+    from comfyui_avgen.nodes.types import Conditioning
+    with pytest.raises(NodeInputError, match=r"^AVGenPredictDuration: conditioning: the video context .* width 28"):
+        AVGenPredictDuration().predict(head, Conditioning(wide, wide), 24.0, 1.0, 3.0)
+    refused = AVGenPredictDuration.VALIDATE_INPUTS(fps=24.0, min_seconds=0.1, max_seconds=0.3)
+    assert isinstance(refused, str) and "no frame count 8k + 1" in refused
+    refused = AVGenDurationHeadLoader.VALIDATE_INPUTS(duration_head="missing.safetensors")
+    assert isinstance(refused, str) and "model_patches" in refused
