@@ -15,6 +15,7 @@ from ..models.sampling import (
     audio_state, defaults_for_checkpoint_metadata, distilled_sigmas, ltx2_sigmas, sample, stage2_distilled_sigmas,
     video_state,
 )
+from ..models.sampling.ancestral import AncestralEuler, ancestral_stage_1
 from ..models.sampling.schedules import PIPELINE_TOKENS, video_token_count
 from ..models.video_vae.preview import RGBProjection, fit_rgb_projection, frame_grid
 from . import comfy_adapter, model_cache
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 NODE = "AVGenSampler"
 SCHEDULES = ("dev", "dev_token_shift", "distilled", "distilled_stage2")
+SAMPLERS = ("auto", "euler", "euler_ancestral")
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
@@ -164,6 +166,17 @@ def _step_callback(reporter: comfy_adapter.ProgressReporter, preview_vae):
     return on_step
 
 
+def ancestral_sampler(sampler: str, schedule: str, model: ModelHandle, seed: int) -> AncestralEuler | None:
+    """The ancestral option for a run, None for deterministic Euler. auto follows the official distilled pipeline:
+    ancestral for stage 1 (the distilled schedule) of a model_version 2.5+ transformer. Step noise is drawn on the
+    CPU like the starting noise, so results do not depend on the device."""
+    if sampler == "auto":
+        use = schedule == "distilled" and ancestral_stage_1(model.checkpoint.metadata.get("model_version"))
+    else:
+        use = sampler == "euler_ancestral"
+    return AncestralEuler(int(seed), noise_device="cpu") if use else None
+
+
 def check_values(seed=None, steps=None, schedule=None, denoise=None, stg_blocks=None, video_stg=None,
                  audio_stg=None, **scales) -> None:
     """The constant inputs' checks (None = linked): widget ranges and choices, the schedule's step count,
@@ -233,6 +246,10 @@ class AVGenSampler:
                 "batched_passes": ("BOOLEAN", {"default": False,
                                                "tooltip": "Run the guidance passes of a step as one batch: faster "
                                                           "on a large GPU, more memory."}),
+                "sampler": (list(SAMPLERS), {"default": "auto", "tooltip": (
+                    "euler: deterministic steps. euler_ancestral: every step adds fresh noise (from seed + 10000). "
+                    "auto: as the official pipelines, ancestral for the distilled schedule of LTX-2.5 models, "
+                    "else euler.")}),
             },
             "optional": {
                 "preview_vae": (VIDEO_VAE, {"tooltip": "Video VAE for a live preview of every frame while "
@@ -245,20 +262,21 @@ class AVGenSampler:
     @classmethod
     def VALIDATE_INPUTS(cls, seed=None, steps=None, schedule=None, denoise=None, video_cfg=None, audio_cfg=None,
                         video_stg=None, audio_stg=None, stg_blocks=None, video_modality=None, audio_modality=None,
-                        video_rescale=None, audio_rescale=None):
+                        video_rescale=None, audio_rescale=None, sampler=None):
         return validation_result(check_values, seed=seed, steps=steps, schedule=schedule, denoise=denoise,
                                  video_cfg=video_cfg, audio_cfg=audio_cfg, video_stg=video_stg, audio_stg=audio_stg,
                                  stg_blocks=stg_blocks, video_modality=video_modality,
                                  audio_modality=audio_modality, video_rescale=video_rescale,
-                                 audio_rescale=audio_rescale)
+                                 audio_rescale=audio_rescale, sampler=sampler)
 
     def sample(self, model: ModelHandle, conditioning: Conditioning, latent: AVLatent, seed: int, steps: int,
                schedule: str, denoise: float, video_cfg: float, audio_cfg: float, video_stg: float,
                audio_stg: float, stg_blocks: str, video_modality: float, audio_modality: float,
-               video_rescale: float, audio_rescale: float, batched_passes: bool, preview_vae=None):
+               video_rescale: float, audio_rescale: float, batched_passes: bool, sampler: str = "auto",
+               preview_vae=None):
         check_values(seed, steps, schedule, denoise, stg_blocks, video_stg, audio_stg, video_cfg=video_cfg,
                      audio_cfg=audio_cfg, video_modality=video_modality, audio_modality=audio_modality,
-                     video_rescale=video_rescale, audio_rescale=audio_rescale)
+                     video_rescale=video_rescale, audio_rescale=audio_rescale, sampler=sampler)
         sigmas = schedule_sigmas(schedule, steps, denoise, video_token_count(tuple(latent.video.shape)))
         partial = denoise < 1 or schedule == "distilled_stage2"
         noise_scale = float(sigmas[0]) if partial else 1.0
@@ -284,15 +302,16 @@ class AVGenSampler:
                         _context(conditioning.negative_audio, batch, device, "negative audio"),
                         audio_guider, latent.keep_audio, noise_scale)
 
-        notes.append(f"{schedule}: {sigmas.numel() - 1} steps from sigma {float(sigmas[0]):.4f}, seed {seed}, "
-                     f"stg blocks {list(blocks)}")
+        ancestral = ancestral_sampler(sampler, schedule, model, seed)
+        notes.append(f"{schedule}: {sigmas.numel() - 1} {'ancestral ' if ancestral else ''}steps from sigma "
+                     f"{float(sigmas[0]):.4f}, seed {seed}, stg blocks {list(blocks)}")
         for note in notes:
             log.info("%s: %s", NODE, note)
         generator = torch.Generator("cpu").manual_seed(int(seed))
         with _transformer(model) as transformer, \
                 comfy_adapter.ProgressReporter(sigmas.numel() - 1, "AVGen sampling") as reporter:
             result = sample(transformer, video, audio, sigmas, generator=generator, batched_passes=batched_passes,
-                            callback=_step_callback(reporter, preview_vae))
+                            callback=_step_callback(reporter, preview_vae), ancestral=ancestral)
         out = latent.replace(video=result.video_latent.to("cpu"), audio=result.audio_latent.to("cpu"),
                              has_video=True, has_audio=True)
         return {"ui": {"text": notes}, "result": (out,)}
