@@ -11,6 +11,7 @@ from torch import nn
 from ..checkpoint import CheckpointFile, build_on_meta, load_module
 from ..fp8 import swap_fp8_linears
 from ..layers import context_mask_bias, strength_mask_bias
+from ..nvfp4 import keep_float32_scales, swap_nvfp4_linears
 from ..rope import rope_cos_sin
 from .block import AV_SCALE_SHIFT_ROWS, AVTransformerBlock, StreamState
 from .config import TransformerConfig
@@ -217,7 +218,10 @@ def load_transformer(ckpt: CheckpointFile, dtype: torch.dtype | None = None, dev
     """Build the DiT on the meta device from `ckpt`'s metadata and fill it from the file."""
     model = build_on_meta(lambda: build_transformer(ckpt.config))
     swap_fp8_linears(model, ckpt, CHECKPOINT_PREFIX)  # float8 files keep their float8 weights (+ scales)
+    nvfp4 = swap_nvfp4_linears(model, ckpt, CHECKPOINT_PREFIX)  # NVFP4 files keep their packed weights (+ scales)
     connectors = [k for p in CONNECTOR_PREFIXES for k in ckpt.keys_with_prefix(CHECKPOINT_PREFIX + p)]
     ignore = [k[len(CHECKPOINT_PREFIX):] for k in connectors]
     load_module(model, ckpt, CHECKPOINT_PREFIX, dtype=dtype, device=device, ignore=ignore, what="DiT")
+    if nvfp4:
+        keep_float32_scales(model, ckpt, CHECKPOINT_PREFIX)
     return model.eval()
