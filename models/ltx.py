@@ -20,6 +20,8 @@ from .family import COMPONENT_MARKERS, CheckpointInfo, inspect_checkpoint, one_f
 from .fp8 import quantize_linears_fp8
 from .text.text_embedder import TextEmbedder, load_text_embedder
 from .transformer.model import AVTransformer, load_transformer
+from .diffusion_decoder import load_video_encoder_25
+from .video_vae.diffusion_vae import DiffusionVideoVAE, load_diffusion_video_vae
 from .video_vae.vae import VideoVAE, load_video_vae
 
 # What each loadable part needs from the files.
@@ -88,10 +90,22 @@ class LTXCheckpoint:
         self.require("text_embedder")
         return load_text_embedder(self.ckpt, dtype, device)
 
+    def video_vae_parts(self) -> tuple[str, ...]:
+        """The video VAE parts ("encoder", "decoder") the files hold; the decoder may be the 2.5 diffusion one."""
+        return tuple(part for part in ("encoder", "decoder") if self.has(f"video_{part}")
+                     or (part == "decoder" and self.has("video_diffusion_decoder")))
+
     def load_video_vae(self, dtype: torch.dtype | None = None, device="cpu",
-                       parts: Sequence[str] = ("encoder", "decoder")) -> VideoVAE:
+                       parts: Sequence[str] = ("encoder", "decoder")) -> VideoVAE | DiffusionVideoVAE:
+        """The convolutional VideoVAE, or for files with the LTX-2.5 diffusion decoder a DiffusionVideoVAE."""
+        if "decoder" in parts and self.has("video_diffusion_decoder"):
+            for part in parts:
+                self.require("video_diffusion_decoder" if part == "decoder" else f"video_{part}")
+            return load_diffusion_video_vae(self.ckpt, dtype, device, parts=tuple(parts))
         for part in parts:
             self.require(f"video_{part}")
+        if self.has("video_diffusion_decoder"):
+            return load_video_encoder_25(self.ckpt, dtype, device)
         return load_video_vae(self.ckpt, dtype, device, parts=tuple(parts))
 
     def load_audio_vae(self, dtype: torch.dtype | None = torch.float32, device="cpu",

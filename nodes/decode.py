@@ -2,7 +2,9 @@
 
 Video decoders that are timestep-conditioned get the official decode timestep (0.05) and a 2.5 % noise blend;
 that noise is drawn from a fixed seed on the CPU, so decoding is deterministic and the same on every device.
-The released LTX-2 / LTX-2.3 decoders are not timestep-conditioned.
+The released LTX-2 / LTX-2.3 decoders are not timestep-conditioned. The LTX-2.5 diffusion decoder denoises
+pixels from noise drawn on the CPU from the node's seed (same seed, same frames), tiled in pixels and frames like
+the convolutional decoders.
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import torch
 from ..media.audio_io import write_flac
 from ..models.audio.preprocess import fit_duration
 from ..models.positions import VIDEO_SCALE_FACTORS
+from ..models.diffusion_decoder import DiffusionTiling
 from ..models.video_vae import TilingOptions, iter_decode_tiled, to_rgb01
+from ..models.video_vae.diffusion_vae import DiffusionVideoVAE
 from ..models.video_vae.tiling import split_axis
 from . import comfy_adapter
 from .errors import NodeInputError
@@ -25,6 +29,7 @@ CATEGORY = "AVGen/decode"
 VIDEO_DECODE, AUDIO_DECODE = "AVGenVideoDecode", "AVGenAudioDecode"
 TILING_MODES = ("auto", "on", "off")
 DECODE_NOISE_SEED = 0
+MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
 def _check_latent(node: str, latent) -> AVLatent:
@@ -76,12 +81,13 @@ def _tile_progress(decoder: torch.nn.Module, total: int):
 
 
 def check_tiling_values(tiling=None, spatial_tile=None, spatial_overlap=None, temporal_tile=None,
-                        temporal_overlap=None, cell: int = FINEST_SIDE_STEP) -> None:
+                        temporal_overlap=None, cell: int = FINEST_SIDE_STEP, seed=None) -> None:
     """Video Decode's constant inputs (None = linked): ranges and choices, tile sizes in whole latent cells of
     `cell` pixels (the VAE's when known, else the finest of any supported VAE) and frames, overlaps under half a
     tile."""
     within_widgets(VIDEO_DECODE, AVGenVideoDecode, tiling=tiling, spatial_tile=spatial_tile,
-                   spatial_overlap=spatial_overlap, temporal_tile=temporal_tile, temporal_overlap=temporal_overlap)
+                   spatial_overlap=spatial_overlap, temporal_tile=temporal_tile, temporal_overlap=temporal_overlap,
+                   seed=seed)
     if tiling == "off":
         return
     for name, value, step in (("spatial_tile", spatial_tile, cell), ("spatial_overlap", spatial_overlap, cell),
@@ -125,17 +131,24 @@ class AVGenVideoDecode:
             "temporal_overlap": ("INT", {"default": 24, "min": 0, "max": 2048, "step": 8, "tooltip":
                                  "Frames shared (and blended) by consecutive tiles (a multiple of 8, less than "
                                  "half the tile)."}),
+            "seed": ("INT", {"default": DECODE_NOISE_SEED, "min": 0, "max": MAX_SEED, "tooltip":
+                     "LTX-2.5 diffusion decoder (ltx-2.5-video-vae): seed of the noise it denoises into frames "
+                     "(drawn on the CPU; same seed, same frames). The convolutional decoders ignore it."}),
         }}
 
     @classmethod
     def VALIDATE_INPUTS(cls, tiling=None, spatial_tile=None, spatial_overlap=None, temporal_tile=None,
-                        temporal_overlap=None):
+                        temporal_overlap=None, seed=None):
         return validation_result(check_tiling_values, tiling=tiling, spatial_tile=spatial_tile,
                                  spatial_overlap=spatial_overlap, temporal_tile=temporal_tile,
-                                 temporal_overlap=temporal_overlap)
+                                 temporal_overlap=temporal_overlap, seed=seed)
 
-    def decode(self, video_vae, latent, tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap):
+    def decode(self, video_vae, latent, tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap,
+               seed=DECODE_NOISE_SEED):
         vae = video_vae.vae
+        if isinstance(vae, DiffusionVideoVAE):
+            return decode_diffusion(vae, _check_latent(VIDEO_DECODE, latent), seed, tiling, spatial_tile,
+                                    spatial_overlap, temporal_tile, temporal_overlap)
         check_tiling_values(tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap,
                             cell=vae.config.decoder_scale[1])
         latent = _check_latent(VIDEO_DECODE, latent)
@@ -157,6 +170,42 @@ class AVGenVideoDecode:
                 chunks.append(to_rgb01(chunk).cpu())
         frames = torch.cat(chunks, dim=1)
         return frames.reshape(-1, *frames.shape[2:]), float(latent.fps)
+
+
+def diffusion_tiling(mode: str, latent: torch.Tensor, scale: tuple[int, int, int], spatial_tile: int,
+                     spatial_overlap: int, temporal_tile: int, temporal_overlap: int) -> DiffusionTiling | None:
+    """The diffusion decoder's tiling for the node's widgets (pixels / frames), with the `tiling_for` rule for
+    auto: None (one tile) when the whole video fits in one tile."""
+    options = tiling_for(mode, latent, scale, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap)
+    if options.spatial_tile is None and options.temporal_tile is None:
+        return None
+    return DiffusionTiling.from_dict({"frames": [temporal_tile, temporal_overlap],
+                                      "height": [spatial_tile, spatial_overlap],
+                                      "width": [spatial_tile, spatial_overlap]})
+
+
+def decode_diffusion(vae: DiffusionVideoVAE, latent: AVLatent, seed: int, tiling: str, spatial_tile: int,
+                     spatial_overlap: int, temporal_tile: int, temporal_overlap: int):
+    """Video Decode with the LTX-2.5 diffusion decoder: frames (N, H, W, 3) in 0..1 and the latent's fps."""
+    check_tiling_values(tiling, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap,
+                        cell=vae.decoder_scale[1], seed=seed)
+    try:
+        vae.check_latent(latent.video)
+        options = diffusion_tiling(tiling, latent.video, vae.decoder_scale, spatial_tile, spatial_overlap,
+                                   temporal_tile, temporal_overlap)
+        total = vae.diffusion_decoder.config.pixel_size(tuple(latent.video.shape[2:]))[0]
+        generator = torch.Generator("cpu").manual_seed(int(seed))
+        chunks, done = [], 0
+        with comfy_adapter.ProgressReporter(total, "decoding video (diffusion decoder)") as progress:
+            for chunk in vae.iter_decode(latent.video, generator, options):
+                comfy_adapter.check_interrupted()
+                chunks.append(to_rgb01(chunk).cpu())
+                done += chunk.shape[2]
+                progress.update_absolute(done, total)
+    except ValueError as exc:  # DiffusionTilingError, NeighborhoodShapeError, VideoVAEInputError
+        raise NodeInputError(VIDEO_DECODE, str(exc)) from exc
+    frames = torch.cat(chunks, dim=1)
+    return frames.reshape(-1, *frames.shape[2:]), float(latent.fps)
 
 
 def _preview_file(waveform: torch.Tensor, sample_rate: int) -> dict:

@@ -156,7 +156,7 @@ def _open_vae_file(input_name: str, name: str) -> LTXCheckpoint | None:
     if name == FROM_CHECKPOINT:
         return None
     checkpoint = _open(_vae_path(input_name, name), f"{input_name} {name!r}")
-    if not any(checkpoint.has(p) for p in ("video_encoder", "video_decoder", "audio_encoder", "audio_decoder")):
+    if not checkpoint.video_vae_parts() and not any(checkpoint.has(p) for p in ("audio_encoder", "audio_decoder")):
         where = ("it holds a transformer: choose it as ckpt_name" if "transformer" in checkpoint.components
                  else "choose a file with a video or audio VAE")
         raise NodeInputError(CHECKPOINT_LOADER, f"{input_name} {name!r} holds no VAE (it holds "
@@ -189,8 +189,12 @@ def _missing(what: str, advice: str):
 
 def _vae_source(sources: list[tuple[str, LTXCheckpoint]], group: str) -> tuple[str, LTXCheckpoint] | None:
     """The first (label, file) of `sources` that holds a `group` ("video" / "audio") VAE encoder or decoder."""
-    return next(((label, source) for label, source in sources
-                 if any(source.has(f"{group}_{part}") for part in ("encoder", "decoder"))), None)
+    def holds(source: LTXCheckpoint) -> bool:
+        if group == "video":
+            return bool(source.video_vae_parts())
+        return any(source.has(f"{group}_{part}") for part in ("encoder", "decoder"))
+
+    return next(((label, source) for label, source in sources if holds(source)), None)
 
 
 def _labels(sources: list[tuple[str, LTXCheckpoint]]) -> str:
@@ -210,7 +214,7 @@ def _video_vae_handle(chosen: tuple[str, LTXCheckpoint] | None, searched: str, d
         return VideoVAEHandle(f"missing video VAE|{searched}",
                               _missing("video VAE", f"{searched} holds none; choose a video VAE file as vae_name"), "")
     label, source = chosen
-    parts = [p for p in ("encoder", "decoder") if source.has(f"video_{p}")]
+    parts = list(source.video_vae_parts())
     key = model_cache.file_key(_file_paths(source), part="video_vae", dtype=dtype, device=device)
     load = _named_load(f"video VAE from {label}", lambda: source.load_video_vae(dtype, device, parts=parts))
     family = next((source.families[c] for c in sorted(VIDEO_VAE_COMPONENTS) if c in source.families), source.family)

@@ -3,7 +3,7 @@
 The golden_next/ltx25 files (transformer, Gemma 4 text encoder with the text projection, video VAE with the
 diffusion decoder, duration head) are linked; 2.5 releases its audio VAE as its own file, which the golden set does
 not have, so one is written from the tiny LTX-2.3 checkpoint's audio VAE and vocoder (same shapes as the tiny 2.5
-transformer's audio stream) stamped `model_version` 2.5.0.
+transformer's audio stream) stamped `model_version` 2.5.0; likewise the tiny spatial x2 latent upsampler.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ TEXT_ENCODER = "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors"
 VIDEO_VAE = "ltx-2.5-video-vae-bf16.safetensors"
 AUDIO_VAE = "ltx-2.5-audio-vae-bf16.safetensors"
 DURATION_HEAD = "ltx-2.5-duration-head-bf16.safetensors"
+UPSCALER = "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors"
+TINY_UPSCALER = SHARED_GOLDEN.parent / "golden_next" / "ltx23" / "upsampler_spatial_x2.safetensors"
 LINKED = {
     ("diffusion_models", TRANSFORMER): LTX25_DIR / "transformer.safetensors",
     ("text_encoders", TEXT_ENCODER): LTX25_DIR / "text_encoder.safetensors",
@@ -39,6 +41,16 @@ def write_audio_vae(path: Path, version: str = "2.5.0") -> Path:
     return path
 
 
+def write_upscaler_25(path: Path) -> Path:
+    """The tiny spatial x2 upsampler (4 latent channels, the tiny 2.5 VAE's) stamped model_version 2.5.0."""
+    with safe_open(str(TINY_UPSCALER), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = dict(f.metadata() or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, path, metadata={**metadata, "model_version": "2.5.0"})
+    return path
+
+
 def add_tiny_ltx25(root: Path) -> Path:
     """The tiny 2.5 set under `root` (a models dir) with the released names; returns `root`."""
     for (folder, name), target in LINKED.items():
@@ -47,4 +59,5 @@ def add_tiny_ltx25(root: Path) -> Path:
         if not link.exists():
             link.symlink_to(target)
     write_audio_vae(root / "vae" / AUDIO_VAE)
+    write_upscaler_25(root / "latent_upscale_models" / UPSCALER)
     return root

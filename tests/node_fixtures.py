@@ -11,6 +11,8 @@ models dir (symlinks, nothing copied):
     loras/ltx-2.3-22b-ic-lora-*         a small IC-LoRA for it with reference metadata (written, not linked)
     loras/ltx-2.3-22b-distilled-lora-*  a small LoRA for it under the distilled LoRA's name (written)
     latent_upscale_models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors -> golden_next/ltx23/upsampler_spatial_x2
+    diffusion_models/, text_encoders/, vae/, model_patches/, latent_upscale_models/ ltx-2.5-*
+                                        the tiny LTX-2.5 split set under the released names (ltx25_files.py)
 `shipped_models_dir` links the same files under the names the shipped workflows default to, so those
 workflows validate unchanged.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 from golden import REPO_ROOT, SHARED_GOLDEN
 from lora_files import ATTENTION, linear_shapes, random_pairs, write_lora, write_tiny_lora
+from ltx25_files import add_tiny_ltx25
 
 TINY_LTX2 = SHARED_GOLDEN / "ltx2" / "checkpoint.safetensors"
 TINY_LTX23 = SHARED_GOLDEN / "ltx23" / "checkpoint.safetensors"
@@ -96,8 +99,8 @@ def add_tiny_ic_loras(root: Path) -> Path:
 def models_dir(tmp_path_factory) -> Path:
     """Tiny checkpoints and the tiny Gemma under their tiny names (shared by the session: don't write into it)."""
     require_tiny_models()
-    return add_tiny_ic_loras(add_tiny_loras(link_models(tmp_path_factory.mktemp("models"), TINY_CHECKPOINTS,
-                                                        {TINY_TEXT_ENCODER: TINY_GEMMA})))
+    return add_tiny_ltx25(add_tiny_ic_loras(add_tiny_loras(link_models(
+        tmp_path_factory.mktemp("models"), TINY_CHECKPOINTS, {TINY_TEXT_ENCODER: TINY_GEMMA}))))
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +109,7 @@ def shipped_models_dir(tmp_path_factory) -> Path:
     require_tiny_models()
     root = link_models(tmp_path_factory.mktemp("shipped_models"), {SHIPPED_CHECKPOINT: TINY_LTX23},
                        {SHIPPED_TEXT_ENCODER: TINY_GEMMA})
-    return add_tiny_ic_loras(add_tiny_loras(root))
+    return add_tiny_ltx25(add_tiny_ic_loras(add_tiny_loras(root)))
 
 
 @pytest.fixture

@@ -42,3 +42,25 @@ def test_frame_grid_lays_frames_out_in_reading_order():
     cell = lambda row, col: grid[row * 2 * scale, col * 3 * scale, 0]  # noqa: E731
     assert cell(0, 0) == 0 and cell(0, 7) == 7 / 17 and cell(2, 0) == 16 / 17 and cell(2, 1) == 0  # padding black
     assert frame_grid(frames[:1], max_side=4).shape == (2, 3, 3)  # never below one pixel per cell
+
+
+def test_a_diffusion_decoder_vae_is_fitted_on_its_encoder_without_decoding(monkeypatch):
+    from ltx25_files import LTX25_DIR
+
+    from comfyui_avgen.models.video_vae.diffusion_vae import DiffusionVideoVAE, load_diffusion_video_vae
+
+    vae = load_diffusion_video_vae(LTX25_DIR / "video_vae.safetensors", torch.float32)
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("the diffusion decoder must not run to fit a preview")
+
+    monkeypatch.setattr(DiffusionVideoVAE, "decode", no_decode)
+    first, second = fit_rgb_projection(vae, samples=4, cells=4), fit_rgb_projection(vae, samples=4, cells=4)
+    assert first.weight.shape == (4, 3) and first.bias.shape == (3,)
+    assert torch.equal(first.weight, second.weight)
+    # the fit explains the colours of the blocks it saw better than their mean does
+    colours = torch.rand(4, 3, 1, 4, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    latents = vae.encode(colours.repeat_interleave(32, 3).repeat_interleave(32, 4))
+    predicted = first(latents[0]) * 2 - 1
+    target = colours[0].permute(1, 2, 3, 0)
+    assert (predicted - target).pow(2).mean() < (target - target.mean((0, 1, 2))).pow(2).mean()

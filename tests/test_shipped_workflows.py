@@ -51,8 +51,9 @@ PER_WORKFLOW = {
     "avgen_two_stage_text_to_audio_video": ["Upscaler.upscale_model=ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
                                             "Refine.steps=2"],
     "avgen_two_stage_image_to_audio_video": [f"First frame.width={WIDTH}", f"First frame.height={HEIGHT}"],
+    "avgen_ltx25_image_to_audio_video": [f"First frame.width={WIDTH}", f"First frame.height={HEIGHT}"],
 }
-TWO_STAGE_SCALE = 2  # the two-stage workflows' upscaler (spatial x2)
+TWO_STAGE_SCALE = 2  # the two-stage and LTX-2.5 workflows' upscaler (spatial x2)
 EXTENDED_FRAMES = 24  # avgen_extend: the Extend node's 1 s at 24 fps, joined after the 9-frame overlap
 
 
@@ -66,8 +67,12 @@ def module_caches(tmp_path_factory):
     model_cache.release()
 
 
+# The LTX-2.5 workflows run on the tiny 2.5 split set, which the models dirs hold under the released names.
+TINY_LTX25 = [o for o in TINY if not o.startswith(("Checkpoint.", "Text encoder.gemma"))]
+
+
 def tiny_overrides(path: Path) -> list[str]:
-    return TINY + PER_WORKFLOW.get(path.stem, [])
+    return (TINY_LTX25 if "ltx25" in path.stem else TINY) + PER_WORKFLOW.get(path.stem, [])
 
 
 def set_args(overrides: list[str]) -> list[str]:
@@ -225,7 +230,7 @@ def _run(path: Path, models_dir: Path, input_dir: Path, output_dir: Path, capsys
 @pytest.mark.parametrize("path", [p for p in WORKFLOW_FILES if "video_to_audio" not in p.stem], ids=lambda p: p.stem)
 def test_generating_workflow_runs_end_to_end(path, models_dir, input_dir, output_dir, capsys):
     mp4 = _run(path, models_dir, input_dir, output_dir, capsys)
-    scale = TWO_STAGE_SCALE if "two_stage" in path.stem else 1
+    scale = TWO_STAGE_SCALE if "two_stage" in path.stem or "ltx25" in path.stem else 1
     frames = FRAMES + (EXTENDED_FRAMES if path.stem == "avgen_extend" else 0)
     audio = _check_mp4(mp4, scale * WIDTH, scale * HEIGHT, frames, FPS)
     if "audio_to_video" in path.stem:  # the input audio itself is saved, trimmed to the clip

@@ -118,7 +118,7 @@ TINY_STAGE_2 = {"steps": 8, "schedule": "dev_token_shift", "denoise": 0.4}
 TWO_STAGE_COLUMNS = (*COLUMNS, 2000, 2400)
 
 
-def _two_stage_nodes(upscaler: str, lora: str | None, refine_widgets: dict, prefix: str) -> list[NodeSpec]:
+def two_stage_nodes(upscaler: str, lora: str | None, refine_widgets: dict, prefix: str) -> list[NodeSpec]:
     """Upscaler loader, optional distilled LoRA, upsample node, refinement sampler, decoders and save."""
     x = TWO_STAGE_COLUMNS
     nodes = [NodeSpec(N_UPSCALER, "AVGenLatentUpsamplerLoader", UPSCALER, (x[3], 40),
@@ -139,7 +139,7 @@ def _two_stage_nodes(upscaler: str, lora: str | None, refine_widgets: dict, pref
     return nodes
 
 
-def _two_stage_links(stage_1_latent: tuple[int, str], lora: bool) -> tuple:
+def two_stage_links(stage_1_latent: tuple[int, str], lora: bool) -> tuple:
     """Stage 1 sampler -> upsample -> refine -> decoders -> save, with the models wired in."""
     refine_model = (N_DISTILLED_LORA, "model") if lora else (N_CKPT, "model")
     return (
@@ -164,10 +164,13 @@ def _two_stage_links(stage_1_latent: tuple[int, str], lora: bool) -> tuple:
     )
 
 
-def _two_stage_groups(input_note: str | None, input_height: float, clip_note: str, stage_1_note: str,
-                      stage_1_height: float, stage_2_note: str) -> tuple[GroupSpec, ...]:
+def two_stage_groups(input_note: str | None, input_height: float, clip_note: str, stage_1_note: str,
+                      stage_1_height: float, stage_2_note: str, **models) -> tuple[GroupSpec, ...]:
+    """The single-pass groups (`models`: group_frames' models_note / models_height) with the upsample and stage-2
+    columns, decoders and save one column right."""
     x = TWO_STAGE_COLUMNS
-    groups = group_frames(input_note, input_height, clip_note, stage_1_note, stage_1_height, OUTPUT_NOTE)[:-1]
+    groups = group_frames(input_note, input_height, clip_note, stage_1_note, stage_1_height, OUTPUT_NOTE,
+                          **models)[:-1]
     return (*groups,
             GroupSpec("Upscaler (latent_upscale_models/) + upsample", (x[3] - 20, GROUP_TOP, 380, 680), MODELS_COLOR,
                       GROUP_FONT),
@@ -183,12 +186,12 @@ HALF_WIDTH, HALF_HEIGHT = WIDTH, HEIGHT  # stage 1 of a 1536x1024 clip
 def two_stage_text_to_audio_video() -> WorkflowSpec:
     clip = tiny_clip()
     sampler = sampler_node(steps=TINY.steps, schedule="dev_token_shift", **TINY_GUIDANCE)
-    tail = _two_stage_nodes(BUILTIN_UPSCALER_NAME, None, {**TINY_GUIDANCE, **TINY_STAGE_2}, "AVGen/two_stage_t2av")
+    tail = two_stage_nodes(BUILTIN_UPSCALER_NAME, None, {**TINY_GUIDANCE, **TINY_STAGE_2}, "AVGen/two_stage_t2av")
     return WorkflowSpec(
         "avgen_two_stage_text_to_audio_video",
         nodes=tuple(loader_nodes(BUILTIN_NAME, BUILTIN_NAME) + clip + [sampler] + tail),
-        links=link_specs(*_two_stage_links((N_CLIP, "latent"), lora=False)),
-        groups=_two_stage_groups(None, 0, f"AVGen-Tiny: {TINY.width}x{TINY.height} stage 1 -> x2",
+        links=link_specs(*two_stage_links((N_CLIP, "latent"), lora=False)),
+        groups=two_stage_groups(None, 0, f"AVGen-Tiny: {TINY.width}x{TINY.height} stage 1 -> x2",
                                  f"Stage 1: {TINY.steps} steps at {TINY.width}x{TINY.height}", 560,
                                  f"Stage 2: last {TINY_STAGE_2['steps']} steps at 2x size"),
     )
@@ -197,15 +200,15 @@ def two_stage_text_to_audio_video() -> WorkflowSpec:
 def two_stage_image_to_audio_video() -> WorkflowSpec:
     image_nodes = first_frame_nodes(HALF_WIDTH, HALF_HEIGHT)
     clip = prompt_and_clip(SUNSET_PROMPT, width=HALF_WIDTH, height=HALF_HEIGHT, first_frame_strength=1.0)
-    tail = _two_stage_nodes(UPSCALER_FILE, DISTILLED_LORA_FILE, {"steps": 3, **STAGE_2}, "AVGen/two_stage_i2av")
+    tail = two_stage_nodes(UPSCALER_FILE, DISTILLED_LORA_FILE, {"steps": 3, **STAGE_2}, "AVGen/two_stage_i2av")
     return WorkflowSpec(
         "avgen_two_stage_image_to_audio_video",
         nodes=tuple(loader_nodes() + image_nodes + clip + [sampler_node()] + tail),
-        links=link_specs(*_two_stage_links((N_CLIP, "latent"), lora=True),
+        links=link_specs(*two_stage_links((N_CLIP, "latent"), lora=True),
                          ((N_CKPT, "video_vae"), (N_ENCODE, "video_vae")),
                          ((N_LOAD, "image"), (N_ENCODE, "image")),
                          ((N_ENCODE, "image_latent"), (N_CLIP, "first_frame"))),
-        groups=_two_stage_groups("Start image (re-encoded at full size in stage 2)", 430,
+        groups=two_stage_groups("Start image (re-encoded at full size in stage 2)", 430,
                                  f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})", STAGE_1_NOTE, 560,
                                  STAGE_2_NOTE),
     )
@@ -213,13 +216,13 @@ def two_stage_image_to_audio_video() -> WorkflowSpec:
 
 def two_stage_keyframes() -> WorkflowSpec:
     keys, key_links = key_nodes()
-    tail = _two_stage_nodes(UPSCALER_FILE, DISTILLED_LORA_FILE, {"steps": 3, **STAGE_2}, "AVGen/two_stage_keyframes")
+    tail = two_stage_nodes(UPSCALER_FILE, DISTILLED_LORA_FILE, {"steps": 3, **STAGE_2}, "AVGen/two_stage_keyframes")
     return WorkflowSpec(
         "avgen_two_stage_keyframes",
         nodes=tuple(loader_nodes() + keys[:3] + prompt_and_clip(KEY_PROMPT, width=HALF_WIDTH, height=HALF_HEIGHT)
                     + [sampler_node()] + keys[3:] + tail),
-        links=link_specs(*_two_stage_links((N_KEYS[-1], "latent"), lora=True), *key_links),
-        groups=_two_stage_groups("Key images: first, middle, last frame", 1070,
+        links=link_specs(*two_stage_links((N_KEYS[-1], "latent"), lora=True), *key_links),
+        groups=two_stage_groups("Key images: first, middle, last frame", 1070,
                                  f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})",
                                  "Stage 1: keys at frame 0, the middle, frame -1", 1560, STAGE_2_NOTE),
     )

@@ -99,9 +99,10 @@ GENERATED_AUDIO_LINKS = (
 
 
 def group_frames(input_note: str | None, input_height: float, clip_note: str, generate_note: str,
-            generate_height: float, output_note: str) -> tuple[GroupSpec, ...]:
+                 generate_height: float, output_note: str, models_note: str = MODELS_GROUP,
+                 models_height: float = 520) -> tuple[GroupSpec, ...]:
     """Models | inputs (below the models) | prompt + clip | generate | decode + save, left to right."""
-    groups = [GroupSpec(MODELS_GROUP, (COLUMNS[0] - 20, GROUP_TOP, 370, 520), MODELS_COLOR, GROUP_FONT)]
+    groups = [GroupSpec(models_note, (COLUMNS[0] - 20, GROUP_TOP, 370, models_height), MODELS_COLOR, GROUP_FONT)]
     if input_note:
         groups.append(GroupSpec(input_note, (COLUMNS[0] - 20, INPUT_Y - 60, 370, input_height), INPUT_COLOR,
                                 GROUP_FONT))
