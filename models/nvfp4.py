@@ -18,6 +18,8 @@ runs a plain GEMM. Activations keep the compute dtype (the official Blackwell GE
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,6 +59,7 @@ def untile_block_scales(tiled: torch.Tensor, out_features: int, in_features: int
     return grid[:out_features, : in_features // BLOCK]
 
 
+@functools.lru_cache(maxsize=8)
 def _code_pair_table(device: torch.device) -> torch.Tensor:
     """(256, 2) float32: the values of a packed byte's two codes in element order (high nibble first)."""
     values = torch.tensor(E2M1_VALUES, dtype=torch.float32, device=device)
