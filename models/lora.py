@@ -1,7 +1,7 @@
 """LoRA stacks on the audio-video DiT, applied in the forward pass and never merged into the weights.
 
-Design: while `applied_loras(model, stack)` is active, every targeted Linear (`nn.Linear` or `FP8Linear`) has a
-forward hook that adds the stack's low-rank term to its output:
+Design: while `applied_loras(model, stack)` is active, every targeted Linear (`nn.Linear`, `FP8Linear` or
+`NVFP4Linear`) has a forward hook that adds the stack's low-rank term to its output:
 
     y = base(x) + (x @ D^T) @ U^T,   D = [down_1; down_2; ...] [R, in],   U = [s_1 up_1, s_2 up_2, ...] [out, R]
 
@@ -32,6 +32,7 @@ from torch import nn
 
 from .family import parse_version
 from .fp8 import FP8Linear
+from .nvfp4 import NVFP4Linear
 from .lora_formats import REFERENCE_KEYS, LoraError, LoraLayout, LoraPair, read_lora, reference_factors
 
 __all__ = ["LoraError", "LoraMatch", "LoraSpec", "applied_loras", "check_lora", "combined_reference_factors",
@@ -71,8 +72,8 @@ def module_stream(path: str) -> str:
 
 
 def linear_targets(model: nn.Module) -> dict[str, nn.Module]:
-    """The Linears a LoRA can target, by module path: nn.Linear and FP8Linear."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, (nn.Linear, FP8Linear))}
+    """The Linears a LoRA can target, by module path: nn.Linear, FP8Linear and NVFP4Linear."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, (nn.Linear, FP8Linear, NVFP4Linear))}
 
 
 def _examples(items: list[str]) -> str:

@@ -346,3 +346,11 @@ def test_per_channel_fp8_scales_are_refused_by_name(tmp_path):
     with pytest.raises(CheckpointError, match=r"to_q\.weight_scale has shape \(28,\)"):
         load_transformer(CheckpointFile(_write(tmp_path, tensors, metadata, "fp8.safetensors")))
 
+
+
+def test_a_lora_hooks_nvfp4_layers_like_float_ones():
+    from comfyui_avgen.models.lora import linear_targets
+
+    weight = torch.randn(32, 64, generator=torch.Generator().manual_seed(3))
+    model = torch.nn.Sequential(nvfp4_layer(weight))
+    assert list(linear_targets(model)) == ["0"]

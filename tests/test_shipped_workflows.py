@@ -288,3 +288,16 @@ def test_video_to_audio_keeps_the_encoded_video_latent_exactly(models_dir, input
     encoded, sampled = outputs["Video encode"][0][0], outputs["Sampler"][0][0]
     assert encoded.keep_video and torch.equal(sampled.video, encoded.video)
     assert not torch.equal(sampled.audio, encoded.audio)  # the audio was generated
+
+
+def test_ltx25_text_workflow_takes_its_length_from_the_duration_head(models_dir, input_dir, output_dir, capsys):
+    """Without a frames override the duration head's prediction (snapped to 8k+1 in [min, max] seconds) sets the
+    clip length instead of the Latent node's widget value (121)."""
+    path = WORKFLOWS_DIR / "avgen_ltx25_text_to_audio_video.json"
+    overrides = [o for o in tiny_overrides(path) if not o.startswith("Latent.frames")]
+    overrides += ["Duration.min_seconds=0.3", "Duration.max_seconds=1.0"]
+    argv = ["run", str(path), "--models-dir", str(models_dir), "--input-dir", str(input_dir),
+            "--output-dir", str(output_dir), *set_args(overrides)]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    frames = len(_video(_only_mp4(output_dir)))
+    assert frames in (9, 17)  # the 8k + 1 counts within 0.3-1.0 s at 24 fps
