@@ -7,7 +7,7 @@ q_norm, k_norm, proj}``, ``mlp.{w_gate, w_up, w_down}``, ``norm1``, ``norm2``, `
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +91,7 @@ def _slab_columns(index: int, slabs: int, start: int, stop: int, width: int, hal
     return columns
 
 
-def attention_in_width_slabs(attn: "NeighborhoodAttention", x: torch.Tensor,
+def attention_in_width_slabs(attn: NeighborhoodAttention, x: torch.Tensor,
                              prepare: Callable[[torch.Tensor], torch.Tensor], slabs: int) -> torch.Tensor:
     """``attn(prepare(x))`` for x (B, T, H, W, C), computed as the official default (chunked) execution mode does:
     the width is cut into `slabs` slabs of ⌈W / slabs⌉ columns, each widened by kernel_w // 2 halo columns (see

@@ -121,13 +121,14 @@ class DiffusionDecoderConfig:
             if len(up.stride) != 3 or min(up.stride) < 1 or up.stride[0] > 2 or up.reduction < 1:
                 raise DiffusionDecoderConfigError(
                     f"{where}: upsamples[{i}] needs strides >= 1 (time 1 or 2) and a reduction >= 1, got {up}")
-            if self.stage_channels[i] % up.reduction or self.stage_channels[i] // up.reduction != self.stage_channels[i + 1]:
+            width, next_width = self.stage_channels[i], self.stage_channels[i + 1]
+            if width % up.reduction or width // up.reduction != next_width:
                 raise DiffusionDecoderConfigError(
-                    f"{where}: upsamples[{i}] turns {self.stage_channels[i]} channels into "
-                    f"{self.stage_channels[i] / up.reduction:g}, but stage {i + 2} has {self.stage_channels[i + 1]}")
+                    f"{where}: upsamples[{i}] turns {width} channels into {width / up.reduction:g}, but stage {i + 2} "
+                    f"has {next_width}")
 
     @classmethod
-    def from_vae_config(cls, config: dict) -> "DiffusionDecoderConfig":
+    def from_vae_config(cls, config: dict) -> DiffusionDecoderConfig:
         """From a decoded checkpoint ``config`` (with a ``vae`` entry) or from the ``vae`` dict itself."""
         vae = config.get("vae", config) if isinstance(config, dict) else None
         if not isinstance(vae, dict):

@@ -13,7 +13,8 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -39,7 +40,7 @@ def draw_noise(shape: tuple[int, ...], generator: torch.Generator | None, device
     return torch.randn(shape, generator=generator, dtype=torch.float32, device=source).to(device)
 
 
-def decode_tile(decoder: "DiffusionVideoDecoder", features: torch.Tensor, tile: DecodeTile,
+def decode_tile(decoder: DiffusionVideoDecoder, features: torch.Tensor, tile: DecodeTile,
                 noise: torch.Tensor | None, generator: torch.Generator | None,
                 timesteps: torch.Tensor) -> torch.Tensor:
     """Stages 4-5 of one tile -> float32 pixels (B, 3, f, h, w) covering `tile.pixels`.
@@ -102,7 +103,7 @@ def _temporal_groups(tiles: list[DecodeTile]) -> list[list[DecodeTile]]:
     return groups
 
 
-def iter_decode_pixels(decoder: "DiffusionVideoDecoder", latent: torch.Tensor,
+def iter_decode_pixels(decoder: DiffusionVideoDecoder, latent: torch.Tensor,
                        generator: torch.Generator | None = None, tiling: DiffusionTiling | None = None,
                        num_steps: int | None = None) -> Iterator[torch.Tensor]:
     """Normalized latent (B, C, F', H', W') -> float32 pixel chunks (B, 3, f, H, W), consecutive in time, together

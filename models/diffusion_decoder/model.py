@@ -6,7 +6,7 @@ them (padding, tiling, sampling); `iter_decode` / `decode` are the calls nodes u
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

@@ -6,7 +6,7 @@ enters the Euler update as the velocity (x_t − x0) / t.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

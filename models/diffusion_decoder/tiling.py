@@ -39,7 +39,7 @@ class DiffusionTiling:
     width: AxisTiling = AxisTiling()
 
     @classmethod
-    def from_dict(cls, sizes: dict) -> "DiffusionTiling":
+    def from_dict(cls, sizes: dict) -> DiffusionTiling:
         """From ``{"frames": [tile, overlap], "height": [...], "width": [...]}`` (missing axes untiled)."""
         unknown = set(sizes) - set(AXES)
         if unknown:

@@ -7,7 +7,6 @@ the decoder's `width_slabs` accordingly. `diffvae_step` evaluates the combined p
 import functools
 
 import torch
-
 from comfyui_avgen.models.diffusion_decoder import DiffusionTiling, load_diffusion_decoder
 from comfyui_avgen.models.diffusion_decoder.padding import append_last_frames, pad_to_min_latent
 from comfyui_avgen.models.diffusion_decoder.sampling import euler_step
