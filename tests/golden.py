@@ -20,7 +20,7 @@ from safetensors import safe_open
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_GOLDEN = REPO_ROOT.parent / "shared" / "golden"
 # golden_next families whose runners exist (see ../shared/golden_next/README.md)
-SHARED_GOLDEN_NEXT = [REPO_ROOT.parent / "shared" / "golden_next" / family for family in ("ltx2", "ltx23")]
+SHARED_GOLDEN_NEXT = [REPO_ROOT.parent / "shared" / "golden_next" / family for family in ("ltx2", "ltx23", "ltx25")]
 
 
 def golden_roots() -> list[Path]:
