@@ -139,4 +139,4 @@ def iter_decode_pixels(decoder: DiffusionVideoDecoder, latent: torch.Tensor,
         if sums is not None:
             wt = sums[0][start:start + frames.shape[2]].to(device)
             frames = frames / (wt[:, None, None] * sums[1].to(device)[:, None] * sums[2].to(device))
-        yield frames[:, :, :, top:top + content[1], left:left + content[2]]
+        yield frames[:, :, :, top:top + content[1], left:left + content[2]].contiguous()

@@ -49,6 +49,7 @@ class AxisBlock:
 
 
 def axis_blocks(length: int, kernel: int, block: int) -> list[AxisBlock]:
+    """Query blocks of `block` positions along one axis with the key span their windows cover."""
     starts = window_starts(length, kernel)
     blocks = []
     for q0 in range(0, length, block):
