@@ -9,6 +9,7 @@ the convolutional decoders.
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import torch
 
@@ -24,6 +25,8 @@ from .errors import NodeInputError
 from .input_checks import multiple_of, validation_result, within_widgets
 from .latent import FINEST_SIDE_STEP
 from .types import AUDIO, AUDIO_VAE, AV_LATENT, IMAGE, VIDEO_VAE, AVLatent
+
+log = logging.getLogger(__name__)
 
 CATEGORY = "AVGen/decode"
 VIDEO_DECODE, AUDIO_DECODE = "AVGenVideoDecode", "AVGenAudioDecode"
@@ -172,16 +175,22 @@ class AVGenVideoDecode:
         return frames.reshape(-1, *frames.shape[2:]), float(latent.fps)
 
 
-def diffusion_tiling(mode: str, latent: torch.Tensor, scale: tuple[int, int, int], spatial_tile: int,
+def diffusion_tiling(mode: str, latent: torch.Tensor, vae: DiffusionVideoVAE, spatial_tile: int,
                      spatial_overlap: int, temporal_tile: int, temporal_overlap: int) -> DiffusionTiling | None:
     """The diffusion decoder's tiling for the node's widgets (pixels / frames), with the `tiling_for` rule for
-    auto: None (one tile) when the whole video fits in one tile."""
-    options = tiling_for(mode, latent, scale, spatial_tile, spatial_overlap, temporal_tile, temporal_overlap)
+    auto: None (one tile) when the whole video fits in one tile. Overlaps below what the decoder's attention
+    reaches across a tile edge (96 pixels, 8 frames for the released decoder) are raised to it."""
+    options = tiling_for(mode, latent, vae.decoder_scale, spatial_tile, spatial_overlap, temporal_tile,
+                         temporal_overlap)
     if options.spatial_tile is None and options.temporal_tile is None:
         return None
-    return DiffusionTiling.from_dict({"frames": [temporal_tile, temporal_overlap],
-                                      "height": [spatial_tile, spatial_overlap],
-                                      "width": [spatial_tile, spatial_overlap]})
+    min_frames, min_pixels = vae.diffusion_decoder.config.min_tile_overlap
+    frames, pixels = max(temporal_overlap, min_frames), max(spatial_overlap, min_pixels)
+    if (frames, pixels) != (temporal_overlap, spatial_overlap):
+        log.info("%s: the diffusion decoder needs tile overlaps of at least %d frames and %d pixels; using %d and %d",
+                 VIDEO_DECODE, min_frames, min_pixels, frames, pixels)
+    return DiffusionTiling.from_dict({"frames": [temporal_tile, frames], "height": [spatial_tile, pixels],
+                                      "width": [spatial_tile, pixels]})
 
 
 def decode_diffusion(vae: DiffusionVideoVAE, latent: AVLatent, seed: int, tiling: str, spatial_tile: int,
@@ -191,8 +200,8 @@ def decode_diffusion(vae: DiffusionVideoVAE, latent: AVLatent, seed: int, tiling
                         cell=vae.decoder_scale[1], seed=seed)
     try:
         vae.check_latent(latent.video)
-        options = diffusion_tiling(tiling, latent.video, vae.decoder_scale, spatial_tile, spatial_overlap,
-                                   temporal_tile, temporal_overlap)
+        options = diffusion_tiling(tiling, latent.video, vae, spatial_tile, spatial_overlap, temporal_tile,
+                                   temporal_overlap)
         total = vae.diffusion_decoder.config.pixel_size(tuple(latent.video.shape[2:]))[0]
         generator = torch.Generator("cpu").manual_seed(int(seed))
         chunks, done = [], 0

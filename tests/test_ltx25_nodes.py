@@ -118,3 +118,29 @@ def test_duration_inputs_are_checked(configured):
     assert isinstance(refused, str) and "no frame count 8k + 1" in refused
     refused = AVGenDurationHeadLoader.VALIDATE_INPUTS(duration_head="missing.safetensors")
     assert isinstance(refused, str) and "model_patches" in refused
+
+
+def _latent(video: torch.Tensor):
+    from comfyui_avgen.nodes.types import AVLatent
+    frames, height, width = (video.shape[2] - 1) * 8 + 1, video.shape[3] * 32, video.shape[4] * 32
+    return AVLatent(video=video, audio=torch.zeros(video.shape[0], 8, 2, 2), fps=24.0, pixel_frames=frames,
+                    height=height, width=width)
+
+
+def test_the_diffusion_decoder_decodes_from_the_seed_and_in_tiles(configured):
+    from comfyui_avgen.nodes.decode import AVGenVideoDecode
+
+    _, video_vae, _, _ = load_25()
+    video = torch.randn(1, 4, 2, 6, 6, generator=torch.Generator().manual_seed(1))
+    decode = AVGenVideoDecode().decode
+    first, fps = decode(video_vae, _latent(video), "off", 768, 64, 80, 24, 7)
+    again, _ = decode(video_vae, _latent(video), "off", 768, 64, 80, 24, 7)
+    other, _ = decode(video_vae, _latent(video), "off", 768, 64, 80, 24, 8)
+    assert first.shape == (9, 192, 192, 3) and fps == 24.0 and 0 <= first.min() and first.max() <= 1
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    # 128-pixel tiles with a 32-pixel overlap: the overlap is raised to the decoder's 96
+    tiled, _ = decode(video_vae, _latent(video), "on", 128, 32, 80, 24, 7)
+    assert tiled.shape == first.shape and not torch.equal(tiled, first)  # two tiles across, blended
+    assert (tiled - first).abs().mean() < (other - first).abs().mean()
+    with pytest.raises(NodeInputError, match=r"^AVGenVideoDecode: video VAE decode expects a latent \(B, 4"):
+        decode(video_vae, _latent(torch.zeros(1, 5, 2, 2, 2)), "off", 768, 64, 80, 24, 0)
