@@ -21,7 +21,7 @@ from comfyui_avgen.nodes.model_files import download_entries
 from comfyui_avgen.runner.workflow_builder import NodeSpec, WorkflowSpec, build_workflow, dumps
 from comfyui_avgen.tiny.builtin import BUILTIN_NAME
 from example_media import AUDIO_NAME, DEPTH_NAME, IMAGE_NAME, POSE_KEY_POSITIONS, POSE_NAME, VIDEO_NAME, write_all
-from ltx25_workflows import ltx25_image_to_audio_video, ltx25_text_to_audio_video
+from ltx25_workflows import ltx25_dfr, ltx25_image_to_audio_video, ltx25_text_to_audio_video
 from multipass_workflows import extend, retake, two_stage_image_to_audio_video, two_stage_keyframes
 from multipass_workflows import two_stage_text_to_audio_video
 from workflow_parts import (
@@ -275,6 +275,7 @@ WORKFLOWS = {
     "avgen_two_stage_keyframes": (two_stage_keyframes, "Two-stage keyframes"),
     "avgen_ltx25_text_to_audio_video": (ltx25_text_to_audio_video, "LTX-2.5 text to video + audio"),
     "avgen_ltx25_image_to_audio_video": (ltx25_image_to_audio_video, "LTX-2.5 image to video + audio"),
+    "avgen_ltx25_dfr": (ltx25_dfr, "LTX-2.5 DFR: keyframes, detail, x2 fps"),
 }
 
 

@@ -1,21 +1,27 @@
 """The LTX-2.5 shipped workflows: the official distilled pipeline (stage 1 at half size with the distilled schedule,
 sampled ancestrally as 2.5 does; the latent upsampled x2; stage 2 with the 3-step refinement schedule), from text
-(clip length predicted by the duration head) and from a start image, on the split files in their ComfyUI folders."""
+(clip length predicted by the duration head) and from a start image; and the official DFR pipeline (generated
+keyframes, spatial re-render, a temporal round); on the split files in their ComfyUI folders."""
 from __future__ import annotations
 
 from dataclasses import replace
 
 from comfyui_avgen.nodes.model_files import download_entries
-from comfyui_avgen.runner.workflow_builder import NodeSpec, WorkflowSpec
+from comfyui_avgen.runner.workflow_builder import GroupSpec, NodeSpec, WorkflowSpec
 from multipass_workflows import (
-    HALF_HEIGHT, HALF_WIDTH, N_UPSAMPLE, STAGE_2, two_stage_groups, two_stage_links, two_stage_nodes,
+    DISTILLED_LORA, HALF_HEIGHT, HALF_WIDTH, N_DISTILLED_LORA, N_REFINE, N_UPSAMPLE, N_UPSCALER, REFINE, STAGE_2,
+    UPSAMPLE, UPSCALER, two_stage_groups, two_stage_links, two_stage_nodes,
 )
 from workflow_parts import (
-    CKPT, COLUMNS, GEMMA, INPUT_Y, N_CKPT, N_CLIP, N_ENCODE, N_GEMMA, N_LOAD, N_PROMPT, SUNSET_PROMPT,
-    first_frame_nodes, link_specs, prompt_and_clip, sampler_node,
+    AUDIO_DECODE, CKPT, COLUMNS, GEMMA, GENERATE_COLOR, GROUP_FONT, GROUP_TOP, INPUT_Y, MODELS_COLOR, N_ADEC, N_CKPT,
+    N_CLIP, N_ENCODE, N_GEMMA, N_LOAD, N_PROMPT, N_SAMPLER, N_SAVE, N_VDEC, OUTPUT_COLOR, OUTPUT_NOTE, SAMPLER, SAVE,
+    SEED, SETUP_COLOR, SUNSET_PROMPT, VIDEO_DECODE, first_frame_nodes, link_specs, prompt_and_clip, sampler_node,
 )
 
 TRANSFORMER_FILE = "ltx-2.5-22b-distilled-transformer-bf16.safetensors"
+DEV_TRANSFORMER_FILE = "ltx-2.5-22b-dev-transformer-bf16.safetensors"
+DISTILLED_LORA_FILE = "ltx-2.5-22b-distilled-lora-450-bf16.safetensors"
+TEMPORAL_UPSCALER_FILE = "ltx-2.5-latent-temporal-upscaler-x2-bf16-1.0.safetensors"
 TEXT_ENCODER_FILE = "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors"
 VIDEO_VAE_FILE = "ltx-2.5-video-vae-bf16.safetensors"
 AUDIO_VAE_FILE = "ltx-2.5-audio-vae-bf16.safetensors"
@@ -35,12 +41,12 @@ T2AV_PROMPT = ("A street musician plays a slow melody on a violin under a stone 
                "past; warm lamp light, the camera slowly circles him. Violin, footsteps, distant city murmur.")
 
 
-def ltx25_loaders() -> list[NodeSpec]:
+def ltx25_loaders(transformer: str = TRANSFORMER_FILE) -> list[NodeSpec]:
     """The transformer with its video and audio VAE files, and the Gemma 4 text encoder (download entries for all)."""
-    files = (TRANSFORMER_FILE, VIDEO_VAE_FILE, AUDIO_VAE_FILE)
+    files = (transformer, VIDEO_VAE_FILE, AUDIO_VAE_FILE)
     return [
         NodeSpec(N_CKPT, "AVGenCheckpointLoader", CKPT, (COLUMNS[0], 40),
-                 {"ckpt_name": TRANSFORMER_FILE, "vae_name": VIDEO_VAE_FILE, "dtype": "auto", "device": "auto",
+                 {"ckpt_name": transformer, "vae_name": VIDEO_VAE_FILE, "dtype": "auto", "device": "auto",
                   "audio_vae_name": AUDIO_VAE_FILE},
                  models=tuple(download_entries(files))),
         NodeSpec(N_GEMMA, "AVGenTextEncoderLoader", GEMMA, (COLUMNS[0], 340),
@@ -93,3 +99,91 @@ def ltx25_image_to_audio_video() -> WorkflowSpec:
                                 f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})",
                                 STAGE_1_NOTE, 560, STAGE_2_NOTE, models_note=MODELS_NOTE, models_height=560),
     )
+
+
+# DFR (the official DFRPipeline): the dev transformer with the distilled LoRA throughout, no guidance. Stage 1 at half
+# size with keyframe slots on the 24/32-frame segment grid (deterministic Euler, as DFR's stages are), the video and
+# the keyframes upsampled x2 and re-rendered by stage 2, one temporal round (x2 fps: tiles meeting at the keyframes),
+# the clip trimmed back to the asked length; the audio shipped is stage 1's.
+KEYFRAME_SLOTS, TEMPORAL_UPSCALER, TEMPORAL_ROUND, TRIM = "Keyframe slots", "Temporal upscaler", "Temporal round", "Trim"
+N_KEYFRAME_SLOTS, N_TEMPORAL_UPSCALER, N_TEMPORAL_ROUND, N_TRIM = 91, 92, 93, 94
+DFR_COLUMNS = (*COLUMNS, 2000, 2400, 2800)
+DFR_PASS = {"steps": 8, "denoise": 1.0, "sampler": "euler"}
+
+
+def _dfr_nodes() -> list[NodeSpec]:
+    x = DFR_COLUMNS
+    return [
+        NodeSpec(N_DISTILLED_LORA, "AVGenLoraLoader", DISTILLED_LORA, (x[0], 600),
+                 {"lora_name": DISTILLED_LORA_FILE, "video_strength": 1.0, "audio_strength": 1.0},
+                 models=tuple(download_entries([DISTILLED_LORA_FILE]))),
+        NodeSpec(N_KEYFRAME_SLOTS, "AVGenGeneratedKeyframes", KEYFRAME_SLOTS, (x[2], 40), {"placement": "dfr_segments"}),
+        NodeSpec(N_SAMPLER, "AVGenDFRSampler", SAMPLER, (x[2], 260), {"seed": SEED, "schedule": "distilled", **DFR_PASS}),
+        NodeSpec(N_UPSCALER, "AVGenLatentUpsamplerLoader", UPSCALER, (x[3], 40),
+                 {"upscale_model": UPSCALER_FILE, "dtype": "auto", "device": "auto"},
+                 models=tuple(download_entries([UPSCALER_FILE]))),
+        NodeSpec(N_UPSAMPLE, "AVGenDFRSpatialUpsample", UPSAMPLE, (x[3], 220),
+                 {"audio": "refine", "detailing_reference": False}),
+        NodeSpec(N_REFINE, "AVGenDFRSampler", REFINE, (x[3], 420),
+                 {"seed": SEED + 1, "schedule": "distilled_stage2", **DFR_PASS}),
+        NodeSpec(N_TEMPORAL_UPSCALER, "AVGenLatentUpsamplerLoader", TEMPORAL_UPSCALER, (x[4], 40),
+                 {"upscale_model": TEMPORAL_UPSCALER_FILE, "dtype": "auto", "device": "auto"},
+                 models=tuple(download_entries([TEMPORAL_UPSCALER_FILE]))),
+        NodeSpec(N_TEMPORAL_ROUND, "AVGenDFRTemporalRound", TEMPORAL_ROUND, (x[4], 220), {"seed": SEED, "round": 1}),
+        NodeSpec(N_TRIM, "AVGenDFRTrim", TRIM, (x[4], 500)),
+        NodeSpec(N_VDEC, "AVGenVideoDecode", VIDEO_DECODE, (x[5], 40), {"tiling": "auto"}),
+        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[5], 320)),
+        NodeSpec(N_SAVE, "AVGenAudioSyncSave", SAVE, (x[6], 40), {"filename_prefix": "AVGen/ltx25_dfr", "crf": 19}),
+    ]
+
+
+def _dfr_links() -> tuple:
+    model = (N_DISTILLED_LORA, "model")
+    conditioning, vae = (N_PROMPT, "conditioning"), (N_CKPT, "video_vae")
+    return (
+        ((N_GEMMA, "text_encoder"), (N_PROMPT, "text_encoder")),
+        ((N_CKPT, "model"), (N_PROMPT, "model")),
+        ((N_CKPT, "model"), (N_CLIP, "model")),
+        ((N_CKPT, "model"), (N_DISTILLED_LORA, "model")),
+        *((model, (n, "model")) for n in (N_KEYFRAME_SLOTS, N_SAMPLER, N_REFINE, N_TEMPORAL_ROUND)),
+        *((conditioning, (n, "conditioning")) for n in (N_SAMPLER, N_REFINE, N_TEMPORAL_ROUND)),
+        ((N_CLIP, "latent"), (N_KEYFRAME_SLOTS, "latent")),
+        ((N_KEYFRAME_SLOTS, "latent"), (N_SAMPLER, "latent")),
+        ((N_SAMPLER, "latent"), (N_UPSAMPLE, "latent")),
+        ((N_UPSCALER, "upscale_model"), (N_UPSAMPLE, "upscale_model")),
+        (vae, (N_UPSAMPLE, "video_vae")),
+        ((N_UPSAMPLE, "latent"), (N_REFINE, "latent")),
+        ((N_REFINE, "latent"), (N_TEMPORAL_ROUND, "latent")),
+        ((N_TEMPORAL_UPSCALER, "upscale_model"), (N_TEMPORAL_ROUND, "upscale_model")),
+        (vae, (N_TEMPORAL_ROUND, "video_vae")),
+        ((N_TEMPORAL_ROUND, "latent"), (N_TRIM, "latent")),
+        ((N_CLIP, "latent"), (N_TRIM, "clip")),
+        (vae, (N_VDEC, "video_vae")),
+        ((N_TRIM, "latent"), (N_VDEC, "latent")),
+        ((N_CKPT, "audio_vae"), (N_ADEC, "audio_vae")),
+        ((N_SAMPLER, "latent"), (N_ADEC, "latent")),
+        ((N_VDEC, "frames"), (N_SAVE, "images")),
+        ((N_VDEC, "fps"), (N_SAVE, "fps")),
+        ((N_ADEC, "audio"), (N_SAVE, "audio")),
+    )
+
+
+def _dfr_groups() -> tuple[GroupSpec, ...]:
+    x = DFR_COLUMNS
+    frame = lambda column, width, height: (x[column] - 20, GROUP_TOP, width, height)  # noqa: E731
+    return (
+        GroupSpec("Models: dev transformer + distilled LoRA", frame(0, 370, 840), MODELS_COLOR, GROUP_FONT),
+        GroupSpec(f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})", frame(1, 380, 680), SETUP_COLOR,
+                  GROUP_FONT),
+        GroupSpec("Stage 1: keyframe slots, 8 distilled steps", frame(2, 360, 600), GENERATE_COLOR, GROUP_FONT),
+        GroupSpec("Stage 2: video + keyframes x2, 3 steps", frame(3, 380, 720), GENERATE_COLOR, GROUP_FONT),
+        GroupSpec("Temporal round: x2 fps, then trim", frame(4, 380, 680), GENERATE_COLOR, GROUP_FONT),
+        GroupSpec(OUTPUT_NOTE.replace("Decode + save", "Decode (audio: stage 1) + save"), frame(5, 760, 500),
+                  OUTPUT_COLOR, GROUP_FONT),
+    )
+
+
+def ltx25_dfr() -> WorkflowSpec:
+    clip = prompt_and_clip(T2AV_PROMPT, width=HALF_WIDTH, height=HALF_HEIGHT)
+    return WorkflowSpec("avgen_ltx25_dfr", nodes=tuple(ltx25_loaders(DEV_TRANSFORMER_FILE) + clip + _dfr_nodes()),
+                        links=link_specs(*_dfr_links()), groups=_dfr_groups())
