@@ -152,7 +152,9 @@ def _text_config(config: dict) -> dict:
     if model_type == DENSE:
         raise GemmaConfigError(
             "Gemma 4 config: model_type 'gemma4' is the dense instruct Gemma 4, which LTX-2.5 uses only to enhance "
-            "prompts; the text encoder is the Gemma 4 unified model (model_type 'gemma4_unified')"
+            "prompts and AVGen does not run (its per-layer embeddings and shared key/value layers are not built); "
+            "the text encoder is the Gemma 4 unified model (model_type 'gemma4_unified'), and a Gemma 3 instruct "
+            "can enhance prompts"
         )
     raise GemmaConfigError(f"Gemma 4 config: expected model_type 'gemma4_unified' or 'gemma4_unified_text', "
                            f"got {model_type!r}")

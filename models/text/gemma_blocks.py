@@ -5,6 +5,10 @@ per-head q/k RMS norms, rotate-half RoPE, a GELU-tanh gated MLP, a sqrt(hidden)-
 They differ in the norm weight convention (Gemma 3 scales by `1 + w`, Gemma 4 by `w`), the attention scale,
 Gemma 4's weightless value norm and per-layer output scalar, and Gemma 4's per-layer-type head sizes and RoPE.
 Norms run in float32, everything else in the weight dtype.
+
+The stack runs two ways: `forward` returns every hidden state of whole (padded) sequences, as LTX's feature
+extractor consumes them; `next_token_logits` runs new tokens against a `KVCache` of the earlier ones and returns
+the language-model logits of the last one (the lm_head is tied to `embed_tokens`), for prompt enhancement.
 """
 from __future__ import annotations
 
@@ -88,6 +92,29 @@ class AttentionShape:
     values_from_keys: bool = False  # Gemma 4 `attention_k_eq_v` (full layers): values are the raw key projection
 
 
+class LayerKV:
+    """Keys and values (B, kv_heads, T, head_dim) of one layer, after norm and RoPE, for the T tokens run so far."""
+
+    def __init__(self):
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+
+    def extend(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the new tokens' keys / values; returns all of them."""
+        if self.keys is not None:
+            keys, values = torch.cat([self.keys, keys], dim=2), torch.cat([self.values, values], dim=2)
+        self.keys, self.values = keys, values
+        return keys, values
+
+
+class KVCache:
+    """Per-layer keys and values of the `length` tokens (positions 0..length-1) a stack has run so far."""
+
+    def __init__(self, num_layers: int):
+        self.layers = [LayerKV() for _ in range(num_layers)]
+        self.length = 0
+
+
 class GemmaAttention(nn.Module):
     """Grouped-query attention with per-head q/k norms, RoPE on q and k, optional value norm."""
 
@@ -103,8 +130,11 @@ class GemmaAttention(nn.Module):
         self.k_norm = GemmaRMSNorm(s.head_dim, eps, norm_offset)
         self.eps = eps
 
-    def forward(self, x: torch.Tensor, rope: RopeTables, bias: torch.Tensor) -> torch.Tensor:
-        """x (B, S, hidden); rope tables (S, head_dim); bias (B, 1, S, S) additive. Returns (B, S, hidden)."""
+    def forward(self, x: torch.Tensor, rope: RopeTables, bias: torch.Tensor,
+                cache: LayerKV | None = None) -> torch.Tensor:
+        """x (B, S, hidden); rope tables (S, head_dim); bias (B or 1, 1, S, T) additive over the T keys: the S
+        new ones, after the cached ones when `cache` is given (which then keeps the new keys too).
+        Returns (B, S, hidden)."""
         s = self.shape
         b, n, _ = x.shape
         q = self.q_norm(self.q_proj(x).view(b, n, s.heads, s.head_dim)).transpose(1, 2)
@@ -113,10 +143,10 @@ class GemmaAttention(nn.Module):
         k = self.k_norm(keys).transpose(1, 2)
         if s.value_norm:
             v = rms_normalize(v, self.eps)
-        q, k = rotate(q, *rope), rotate(k, *rope)
-        out = F.scaled_dot_product_attention(
-            q, k, v.transpose(1, 2), attn_mask=bias, scale=s.scale, enable_gqa=s.heads != s.kv_heads
-        )
+        q, k, v = rotate(q, *rope), rotate(k, *rope), v.transpose(1, 2)
+        if cache is not None:
+            k, v = cache.extend(k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=s.scale, enable_gqa=s.heads != s.kv_heads)
         return self.o_proj(out.transpose(1, 2).reshape(b, n, s.heads * s.head_dim))
 
 
@@ -150,36 +180,47 @@ class GemmaDecoderLayer(nn.Module):
         self.post_feedforward_layernorm = GemmaRMSNorm(hidden, eps, norm_offset)
         self.layer_scalar = nn.Parameter(torch.ones(1)) if output_scalar else None
 
-    def forward(self, x: torch.Tensor, rope: RopeTables, bias: torch.Tensor) -> torch.Tensor:
-        x = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), rope, bias))
+    def forward(self, x: torch.Tensor, rope: RopeTables, bias: torch.Tensor,
+                cache: LayerKV | None = None) -> torch.Tensor:
+        x = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), rope, bias, cache))
         x = x + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
         return x if self.layer_scalar is None else x * self.layer_scalar
 
 
-def attention_biases(
-    mask: torch.Tensor, sliding_window: int, dtype: torch.dtype
+def position_biases(
+    query_positions: torch.Tensor, key_positions: torch.Tensor, sliding_window: int, dtype: torch.dtype,
+    key_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Additive (B, 1, S, S) biases for full and sliding layers from a (B, S) key mask (1 = real token).
+    """Additive (B or 1, 1, Sq, Sk) biases for full and sliding layers from the queries' and keys' positions (Sq,),
+    (Sk,) and an optional (B, Sk) key mask (1 = real token).
 
-    Full layers: causal (key j <= query i) and real keys only. Sliding layers additionally need
-    j > i - sliding_window. Masked entries get the dtype's lowest value (finite, so rows without any visible key,
-    i.e. padding queries, stay NaN-free; their outputs are zeroed later).
+    Full layers: causal (key position <= query position) and real keys only. Sliding layers additionally need
+    key position > query position - sliding_window. Masked entries get the dtype's lowest value (finite, so rows
+    without any visible key, i.e. padding queries, stay NaN-free; their outputs are zeroed later).
     """
-    s = mask.shape[-1]
-    idx = torch.arange(s, device=mask.device)
-    causal = idx[None, :] <= idx[:, None]
-    window = idx[None, :] > idx[:, None] - sliding_window
-    keys = mask.bool()[:, None, None, :]
+    causal = key_positions[None, :] <= query_positions[:, None]
+    window = key_positions[None, :] > query_positions[:, None] - sliding_window
+    keys = torch.ones_like(key_positions, dtype=torch.bool)[None] if key_mask is None else key_mask.bool()
+    keys = keys[:, None, None, :]
     low = torch.finfo(dtype).min
-    zero = torch.zeros((), dtype=dtype, device=mask.device)
+    zero = torch.zeros((), dtype=dtype, device=key_positions.device)
     full = torch.where(causal & keys, zero, low)
     sliding = torch.where(causal & window & keys, zero, low)
     return full, sliding
 
 
+def attention_biases(
+    mask: torch.Tensor, sliding_window: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`position_biases` of whole sequences (B, S) at positions 0..S-1 with key mask `mask`: (B, 1, S, S) each."""
+    idx = torch.arange(mask.shape[-1], device=mask.device)
+    return position_biases(idx, idx, sliding_window, dtype, mask)
+
+
 class GemmaTextStack(nn.Module):
-    """Embedding, decoder layers and final norm; the forward returns every hidden state, as LTX's feature
-    extractor consumes them. Subclasses build the layers and name the RoPE of each layer type."""
+    """Embedding, decoder layers and final norm. `forward` returns every hidden state (what LTX's feature
+    extractor consumes), `next_token_logits` the logits of cached generation. Subclasses build the layers and name
+    the RoPE of each layer type."""
 
     def __init__(self, vocab_size: int, hidden_size: int, eps: float, norm_offset: float, sliding_window: int,
                  layers: list[GemmaDecoderLayer], ropes: dict[str, RopeSpec]):
@@ -203,6 +244,14 @@ class GemmaTextStack(nn.Module):
         """The ids whose embedding rows are looked up (Gemma 4 blanks multimodal placeholders)."""
         return input_ids
 
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, S) -> sqrt(hidden)-scaled embeddings (B, S, hidden) in the weight dtype."""
+        x = self.embed_tokens(self.token_ids_to_embed(input_ids))
+        return x * torch.tensor(self.hidden_size ** 0.5, dtype=torch.float32).to(x.dtype)
+
+    def rope_tables(self, positions: torch.Tensor, dtype: torch.dtype) -> dict[str, RopeTables]:
+        return {kind: spec.tables(positions, dtype) for kind, spec in self.ropes.items()}
+
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """input_ids, attention_mask (B, S) int (1 = real token; any padding side; positions are 0..S-1).
@@ -211,10 +260,8 @@ class GemmaTextStack(nn.Module):
         but the last, and the final-norm output of the last layer; padding positions set to 0.
         """
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
-        x = self.embed_tokens(self.token_ids_to_embed(input_ids))
-        x = x * torch.tensor(self.hidden_size ** 0.5, dtype=torch.float32).to(x.dtype)
-        positions = torch.arange(input_ids.shape[1], device=self.device)
-        ropes = {kind: spec.tables(positions, x.dtype) for kind, spec in self.ropes.items()}
+        x = self.embed(input_ids)
+        ropes = self.rope_tables(torch.arange(input_ids.shape[1], device=self.device), x.dtype)
         full_bias, sliding_bias = attention_biases(attention_mask, self.sliding_window, x.dtype)
         biases = {FULL_ATTENTION: full_bias, SLIDING_ATTENTION: sliding_bias}
 
@@ -224,3 +271,24 @@ class GemmaTextStack(nn.Module):
             states.append(self.norm(x) if i == len(self.layers) - 1 else x)
         keep = attention_mask.bool()[None, :, :, None]
         return torch.where(keep, torch.stack(states), torch.zeros((), dtype=x.dtype, device=x.device))
+
+    def new_cache(self) -> KVCache:
+        return KVCache(len(self.layers))
+
+    @torch.no_grad()
+    def next_token_logits(self, input_ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Run new tokens (B, S) (no padding) at positions cache.length.. after the cached ones, add their keys and
+        values to `cache`, and return the logits of the last token, (B, vocab) float32: the final-normed hidden
+        state times the (tied) embedding matrix in the weight dtype, then cast, as Hugging Face's generate does."""
+        input_ids = input_ids.to(self.device)
+        start, count = cache.length, input_ids.shape[1]
+        x = self.embed(input_ids)
+        queries = torch.arange(start, start + count, device=self.device)
+        ropes = self.rope_tables(queries, x.dtype)
+        keys = torch.arange(start + count, device=self.device)
+        full_bias, sliding_bias = position_biases(queries, keys, self.sliding_window, x.dtype)
+        biases = {FULL_ATTENTION: full_bias, SLIDING_ATTENTION: sliding_bias}
+        for layer, layer_cache in zip(self.layers, cache.layers):
+            x = layer(x, ropes[layer.layer_type], biases[layer.layer_type], layer_cache)
+        cache.length += count
+        return F.linear(self.norm(x[:, -1]), self.embed_tokens.weight).float()

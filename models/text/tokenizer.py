@@ -34,12 +34,14 @@ def _token_name(entry) -> str | None:
 
 
 class GemmaTokenizer:
-    """Fixed-length, left-padded Gemma tokenization. `encode(prompts)` -> (input_ids, attention_mask) (B, 1024)."""
+    """Fixed-length, left-padded Gemma tokenization. `encode(prompts)` -> (input_ids, attention_mask) (B, 1024).
+    For prompt enhancement also: `chat_ids` (a rendered chat, unpadded), `decode` and `token_id`."""
 
-    def __init__(self, tokenizer, pad_id: int, bos_id: int, max_length: int = MAX_LENGTH):
+    def __init__(self, tokenizer, pad_id: int, bos_id: int, max_length: int = MAX_LENGTH, eos_id: int | None = None):
         self.tokenizer = tokenizer
         self.pad_id = pad_id
         self.bos_id = bos_id
+        self.eos_id = eos_id
         self.max_length = max_length
 
     @classmethod
@@ -91,7 +93,8 @@ class GemmaTokenizer:
         if max_length is None:
             configured = settings.get("model_max_length")
             max_length = min(MAX_LENGTH, configured) if isinstance(configured, int) and configured > 0 else MAX_LENGTH
-        return cls(tokenizer, ids[pad], ids[bos], max_length)
+        eos_id = tokenizer.token_to_id(_token_name(settings.get("eos_token")) or "<eos>")
+        return cls(tokenizer, ids[pad], ids[bos], max_length, eos_id)
 
     def token_ids(self, prompt: str) -> list[int]:
         """Ids of one prompt: stripped, `<bos>` first, no EOS, at most `max_length` ids."""
@@ -99,6 +102,20 @@ class GemmaTokenizer:
         if not ids or ids[0] != self.bos_id:
             ids = [self.bos_id] + ids
         return ids[: self.max_length]
+
+    def token_id(self, token: str) -> int | None:
+        """The id of a token of the vocabulary (e.g. a chat turn marker), None when it has none."""
+        return self.tokenizer.token_to_id(token)
+
+    def chat_ids(self, text: str) -> list[int]:
+        """Ids of a rendered chat (its special-token markup, `<bos>` included, read as those tokens): no padding, no
+        truncation, `<bos>` prepended only when the text does not start with it."""
+        ids = self.tokenizer.encode(text, add_special_tokens=False).ids
+        return ids if ids and ids[0] == self.bos_id else [self.bos_id] + ids
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of generated ids, special tokens left out."""
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def encode(self, prompts: list[str] | str) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask), both int64 (B, max_length), left-padded."""
