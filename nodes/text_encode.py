@@ -24,7 +24,7 @@ import torch
 
 from ..models.checkpoint import CheckpointError
 from ..models.text.enhance import (
-    MODES, PromptEnhancer, PromptEnhanceError, generation_settings, system_prompt,
+    MODES, GenerationSettings, PromptEnhancer, PromptEnhanceError, generation_settings, system_prompt,
 )
 from ..models.text.gemma_source import GemmaPairingError, GemmaSource, check_pairing, open_text_encoder
 from ..models.text.prompt_encoder import PromptEncoder
@@ -194,6 +194,18 @@ def _store_enhancement(path: Path, prompt: str, enhanced: str) -> None:
         log.warning("%s: could not write the prompt enhancement cache (%s)", NODE, exc)
 
 
+def _generate(enhancer: TextEncoderHandle, encoder: TextEncoderHandle, settings: GenerationSettings, prompt: str,
+              mode: str, seed: int) -> str:
+    """Load the enhancer's Gemma and write the enhancement; a Gemma that is also the text encoder stays in the
+    model cache for the encoding."""
+    load, keep = _gemma_source(enhancer)
+    gemma = load()
+    enhanced = PromptEnhancer(gemma, _tokenizer(enhancer), settings).enhance(prompt, mode, seed)
+    if not keep and _gemma_key(enhancer) == _gemma_key(encoder):
+        model_cache.get_or_load(_gemma_key(encoder), lambda: gemma)
+    return enhanced
+
+
 def enhanced_prompt(encoder: TextEncoderHandle, enhancer: TextEncoderHandle | None, prompt: str, mode: str,
                    seed: int) -> str:
     """`prompt` rewritten by the enhancer (default: the text encoder itself), from the disk cache or generated.
@@ -210,13 +222,8 @@ def enhanced_prompt(encoder: TextEncoderHandle, enhancer: TextEncoderHandle | No
     cached = _read_enhancement(path)
     if cached is not None:
         return cached
-    load, keep = _gemma_source(handle)
-    gemma = load()
-    enhanced = PromptEnhancer(gemma, _tokenizer(handle), settings).enhance(prompt, mode, seed)
-    if not keep and _gemma_key(handle) == _gemma_key(encoder):
-        model_cache.get_or_load(_gemma_key(encoder), lambda: gemma)
-    del gemma
-    if not keep and handle.device.type != "cpu":
+    enhanced = _generate(handle, encoder, settings, prompt, mode, seed)
+    if not handle.keep_loaded and handle.device.type != "cpu":
         comfy_adapter.soft_empty_cache()
     if not enhanced:
         raise NodeInputError(NODE, f"enhance_prompt {mode}: the {role} wrote no usable text for this prompt (seed "
