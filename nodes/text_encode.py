@@ -292,7 +292,7 @@ class AVGenTextEncode:
             raise NodeInputError(NODE, f"prompt must be text, got {type(prompt).__name__}")
         self.check_values(prompt, enhance_prompt, enhance_seed)
         negative_prompt = negative_prompt or ""
-        enhancing = enhance_prompt != ENHANCE_OFF
+        enhancing, user_prompt = enhance_prompt != ENHANCE_OFF, prompt
         if enhancing:
             _check_pairing(text_encoder, model)  # before generating: a wrong text encoder fails at once
             prompt = enhanced_prompt(text_encoder, enhancer, prompt, enhance_prompt, int(enhance_seed))
@@ -304,7 +304,7 @@ class AVGenTextEncode:
         (video, audio), (negative_video, negative_audio) = [
             (v.to(model.device, model.dtype), a.to(model.device, model.dtype)) for v, a in contexts
         ]
-        result = (Conditioning(video, audio, negative_video, negative_audio, prompt, negative_prompt),)
+        result = (Conditioning(video, audio, negative_video, negative_audio, prompt, negative_prompt, user_prompt),)
         return {"ui": {"text": [prompt]}, "result": result} if enhancing else result
 
 

@@ -125,8 +125,9 @@ class Conditioning:
     audio: torch.Tensor
     negative_video: torch.Tensor | None = None
     negative_audio: torch.Tensor | None = None
-    prompt: str = ""
+    prompt: str = ""  # the prompt that was encoded (the enhanced one when AVGen Text Encode enhanced it)
     negative_prompt: str = ""
+    user_prompt: str = ""  # the prompt as the user wrote it
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,16 @@ def test_the_whole_installed_dependency_tree_is_locked():
                 f"{name} {installed.version} is installed but constraints.txt pins {pins[name]}"
             todo.append((installed, set(requirement.extras)))
     assert {"torch", "torchaudio", "numpy", "av"} <= {name for name, _ in seen}
+
+
+def test_every_python_package_of_the_pack_is_listed_for_the_wheel():
+    """pyproject lists packages explicitly: a new package folder missing there is silently left out of a wheel."""
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    skip = {"tests", "tools", "docs", "workflows", "output", ".ci"}
+    found = {"comfyui_avgen"} | {
+        "comfyui_avgen." + ".".join(path.parent.relative_to(ROOT).parts)
+        for path in ROOT.rglob("__init__.py")
+        if path.parent != ROOT and path.parent.relative_to(ROOT).parts[0] not in skip
+        and "egg-info" not in str(path) and not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    }
+    assert found == listed, f"missing in pyproject: {sorted(found - listed)}; not a package: {sorted(listed - found)}"

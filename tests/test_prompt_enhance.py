@@ -214,7 +214,7 @@ def test_enhance_off_returns_the_plain_conditioning(models_dir, cache_dir, count
     encoder, model = ltx2_nodes(models_dir)
     (plain,) = AVGenTextEncode().encode(encoder, model, PROMPT, "blurry")
     (off,) = AVGenTextEncode().encode(encoder, model, PROMPT, "blurry", "off", 7)
-    assert torch.equal(plain.video, off.video) and off.prompt == PROMPT and counted["generate"] == 0
+    assert torch.equal(plain.video, off.video) and off.prompt == off.user_prompt == PROMPT and counted["generate"] == 0
 
 
 def test_enhanced_prompt_is_encoded_shown_and_cached(models_dir, cache_dir, counted, tiny):
@@ -225,7 +225,7 @@ def test_enhanced_prompt_is_encoded_shown_and_cached(models_dir, cache_dir, coun
     encoder, model = ltx2_nodes(models_dir)
     out = AVGenTextEncode().encode(encoder, model, PROMPT, "blurry", "text_to_video", SEED)
     (cond,) = out["result"]
-    assert expected and out["ui"]["text"] == [expected] and cond.prompt == expected
+    assert expected and out["ui"]["text"] == [expected] and cond.prompt == expected and cond.user_prompt == PROMPT
     assert cond.negative_prompt == "blurry"  # never enhanced
     assert counted == {"load": 1, "generate": 1}  # one Gemma load serves the enhancement and the encoding
     torch.testing.assert_close(cond.video, direct.video[:1], atol=5e-5, rtol=1e-5)
