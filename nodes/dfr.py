@@ -34,7 +34,9 @@ from .encode import _check_latent
 from .errors import NodeInputError
 from .input_checks import validation_result, within_widgets
 from .sampler import MAX_SEED, SCHEDULES, _step_callback, _transformer, schedule_sigmas
-from .types import AV_LATENT, CONDITIONING, LATENT_UPSAMPLER, MODEL, VIDEO_VAE, AVLatent, ModelHandle, UpsamplerHandle
+from .types import (
+    AV_LATENT, CONDITIONING, LATENT_UPSAMPLER, MODEL, VIDEO_VAE, AVLatent, ModelHandle, UpsamplerHandle,
+)
 from .upsample import _Resizer, upsampled_video
 
 log = logging.getLogger(__name__)
@@ -120,8 +122,8 @@ class AVGenGeneratedKeyframes:
     FUNCTION = "add"
     RETURN_TYPES = (AV_LATENT,)
     RETURN_NAMES = ("latent",)
-    OUTPUT_TOOLTIPS = ("The AV latent with the keyframe slots attached (AVGen DFR Sampler keeps what they become; "
-                       "AVGen DiT Sampler generates them and drops them).",)
+    OUTPUT_TOOLTIPS = (("The AV latent with the keyframe slots attached (AVGen DFR Sampler keeps what they become; "
+                        "AVGen DiT Sampler generates them and drops them)."),)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -428,11 +430,11 @@ class AVGenDFRTemporalRound:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, seed=None, round=None):  # noqa: A002 (the widget's name)
+    def VALIDATE_INPUTS(cls, seed=None, round=None):
         return validation_result(lambda **v: within_widgets(TEMPORAL, cls, **v), seed=seed, round=round)
 
     def densify(self, model: ModelHandle, conditioning, latent: AVLatent, upscale_model: UpsamplerHandle, video_vae,
-                seed: int, round: int):  # noqa: A002
+                seed: int, round: int):
         within_widgets(TEMPORAL, AVGenDFRTemporalRound, seed=seed, round=round)
         latent = _check_latent(TEMPORAL, latent)
         if not latent.has_video:

@@ -11,8 +11,10 @@ models dir (symlinks, nothing copied):
     loras/ltx-2.3-22b-ic-lora-*         a small IC-LoRA for it with reference metadata (written, not linked)
     loras/ltx-2.3-22b-distilled-lora-*  a small LoRA for it under the distilled LoRA's name (written)
     latent_upscale_models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors -> golden_next/ltx23/upsampler_spatial_x2
-    diffusion_models/, text_encoders/, vae/, model_patches/, latent_upscale_models/ ltx-2.5-*
-                                        the tiny LTX-2.5 split set under the released names (ltx25_files.py)
+    diffusion_models/, text_encoders/, vae/, model_patches/, latent_upscale_models/, loras/ ltx-2.5-*
+                                        the tiny LTX-2.5 split set under the released names (ltx25_files.py): the
+                                        transformer (as distilled and dev), upscalers (spatial, temporal), a LoRA
+                                        under the distilled LoRA's name
 `shipped_models_dir` links the same files under the names the shipped workflows default to, so those
 workflows validate unchanged.
 """

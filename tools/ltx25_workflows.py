@@ -105,7 +105,8 @@ def ltx25_image_to_audio_video() -> WorkflowSpec:
 # size with keyframe slots on the 24/32-frame segment grid (deterministic Euler, as DFR's stages are), the video and
 # the keyframes upsampled x2 and re-rendered by stage 2, one temporal round (x2 fps: tiles meeting at the keyframes),
 # the clip trimmed back to the asked length; the audio shipped is stage 1's.
-KEYFRAME_SLOTS, TEMPORAL_UPSCALER, TEMPORAL_ROUND, TRIM = "Keyframe slots", "Temporal upscaler", "Temporal round", "Trim"
+KEYFRAME_SLOTS, TEMPORAL_UPSCALER, TEMPORAL_ROUND, TRIM = (
+    "Keyframe slots", "Temporal upscaler", "Temporal round", "Trim")
 N_KEYFRAME_SLOTS, N_TEMPORAL_UPSCALER, N_TEMPORAL_ROUND, N_TRIM = 91, 92, 93, 94
 DFR_COLUMNS = (*COLUMNS, 2000, 2400, 2800)
 DFR_PASS = {"steps": 8, "denoise": 1.0, "sampler": "euler"}
@@ -117,8 +118,10 @@ def _dfr_nodes() -> list[NodeSpec]:
         NodeSpec(N_DISTILLED_LORA, "AVGenLoraLoader", DISTILLED_LORA, (x[0], 600),
                  {"lora_name": DISTILLED_LORA_FILE, "video_strength": 1.0, "audio_strength": 1.0},
                  models=tuple(download_entries([DISTILLED_LORA_FILE]))),
-        NodeSpec(N_KEYFRAME_SLOTS, "AVGenGeneratedKeyframes", KEYFRAME_SLOTS, (x[2], 40), {"placement": "dfr_segments"}),
-        NodeSpec(N_SAMPLER, "AVGenDFRSampler", SAMPLER, (x[2], 260), {"seed": SEED, "schedule": "distilled", **DFR_PASS}),
+        NodeSpec(N_KEYFRAME_SLOTS, "AVGenGeneratedKeyframes", KEYFRAME_SLOTS, (x[2], 40),
+                 {"placement": "dfr_segments"}),
+        NodeSpec(N_SAMPLER, "AVGenDFRSampler", SAMPLER, (x[2], 260),
+                 {"seed": SEED, "schedule": "distilled", **DFR_PASS}),
         NodeSpec(N_UPSCALER, "AVGenLatentUpsamplerLoader", UPSCALER, (x[3], 40),
                  {"upscale_model": UPSCALER_FILE, "dtype": "auto", "device": "auto"},
                  models=tuple(download_entries([UPSCALER_FILE]))),
@@ -170,7 +173,7 @@ def _dfr_links() -> tuple:
 
 def _dfr_groups() -> tuple[GroupSpec, ...]:
     x = DFR_COLUMNS
-    frame = lambda column, width, height: (x[column] - 20, GROUP_TOP, width, height)  # noqa: E731
+    frame = lambda column, width, height: (x[column] - 20, GROUP_TOP, width, height)
     return (
         GroupSpec("Models: dev transformer + distilled LoRA", frame(0, 370, 840), MODELS_COLOR, GROUP_FONT),
         GroupSpec(f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})", frame(1, 380, 680), SETUP_COLOR,

@@ -20,16 +20,20 @@ seams plus the new mid-segment slots (a slot made by two tiles: the earlier tile
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 
 from ..positions import VIDEO_SCALE_FACTORS
 from .ancestral import AncestralEuler
-from .conditioning import GeneratedKeyframeSlots, KeyframeConditioning, LatentIndexConditioning, apply_conditionings
+from .conditioning import (
+    GeneratedKeyframeSlots, KeyframeConditioning, LatentIndexConditioning, apply_conditionings,
+)
 from .schedules import DISTILLED_SIGMAS
-from .state import VideoGrid, add_noise, draw_noise, generated_keyframe_latents, target_latent, video_state
+from .state import (
+    VideoGrid, add_noise, draw_noise, generated_keyframe_latents, target_latent, video_state,
+)
 from .video_only import denoise_video_only
 
 SEGMENT_LENGTHS = (24, 32)  # pixel frames between generated keyframes, the shorter one first

@@ -7,8 +7,8 @@ prediction is the one a DiT without any audio input gives. Guidance: none (the p
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Callable
 
 import torch
 
