@@ -11,9 +11,9 @@ from PIL import Image
 from ..media.frame_prep import to_uint8
 from ..models.lora import LoraError, applied_loras
 from ..models.sampling import (
-    AudioGrid, GuiderParams, SamplerStream, StepProgress, StreamGuidance, VideoGrid, apply_conditionings,
-    audio_state, defaults_for_checkpoint_metadata, distilled_sigmas, ltx2_sigmas, sample, stage2_distilled_sigmas,
-    video_state,
+    AudioGrid, GeneratedKeyframeSlots, GuiderParams, SamplerStream, StepProgress, StreamGuidance, VideoGrid,
+    apply_conditionings, audio_state, defaults_for_checkpoint_metadata, distilled_sigmas, ltx2_sigmas, sample,
+    stage2_distilled_sigmas, video_state,
 )
 from ..models.sampling.ancestral import AncestralEuler, ancestral_stage_1
 from ..models.sampling.schedules import PIPELINE_TOKENS, video_token_count
@@ -312,8 +312,10 @@ class AVGenSampler:
                 comfy_adapter.ProgressReporter(sigmas.numel() - 1, "AVGen sampling") as reporter:
             result = sample(transformer, video, audio, sigmas, generator=generator, batched_passes=batched_passes,
                             callback=_step_callback(reporter, preview_vae), ancestral=ancestral)
+        # generated keyframe slots belong to the pass that generated them (their effect is in its latent)
+        carried = tuple(c for c in latent.conditionings if not isinstance(c, GeneratedKeyframeSlots))
         out = latent.replace(video=result.video_latent.to("cpu"), audio=result.audio_latent.to("cpu"),
-                             has_video=True, has_audio=True)
+                             has_video=True, has_audio=True, conditionings=carried)
         return {"ui": {"text": notes}, "result": (out,)}
 
 

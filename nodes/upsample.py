@@ -20,7 +20,7 @@ from ..models.camera_guide import ValidGuideTokens
 from ..models.checkpoint import CheckpointError, CheckpointFile
 from ..models.family import FAMILY_TITLES, family_for_version, inspect_checkpoint
 from ..models.sampling import (
-    KeyframeConditioning, LatentIndexConditioning, ReferenceConditioning, TemporalRegionMask,
+    GeneratedKeyframeSlots, KeyframeConditioning, LatentIndexConditioning, ReferenceConditioning, TemporalRegionMask,
 )
 from ..models.upsampler import DEFAULT_FRAMES_PER_CHUNK, check_is_upsampler, load_latent_upsampler, upsample_video
 from ..tiny import builtin
@@ -205,6 +205,8 @@ class _Resizer:
             return ValidGuideTokens(guide, keep.flatten())
         if isinstance(item, TemporalRegionMask):  # a span in seconds: the same at any size and frame rate
             return item
+        if isinstance(item, GeneratedKeyframeSlots):  # stage 1 only: their effect is in the stage-1 latent
+            return None
         if isinstance(item, ReferenceConditioning):
             if self.references == "drop":
                 return None

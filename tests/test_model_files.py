@@ -8,27 +8,39 @@ from pathlib import Path
 import pytest
 from golden import SHARED_GOLDEN
 
-from comfyui_avgen.nodes import comfy_adapter
+from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, comfy_adapter
 from comfyui_avgen.nodes.errors import NodeInputError
 from comfyui_avgen.nodes.loaders import AVGenCheckpointLoader, AVGenTextEncoderLoader
 from comfyui_avgen.nodes.lora import AVGenLoraLoader
 from comfyui_avgen.nodes.model_files import RELEASED_FILES, released_file
+from comfyui_avgen.runner.widgets import widget_values_to_inputs
 
 WORKFLOWS = sorted((Path(__file__).resolve().parent.parent / "workflows").glob("*.json"))
-FILE_INPUTS = {"AVGenCheckpointLoader": "ckpt_name", "AVGenTextEncoderLoader": "gemma", "AVGenLoraLoader": "lora_name"}
+FILE_INPUTS = {"AVGenCheckpointLoader": ("ckpt_name", "vae_name", "audio_vae_name"),
+               "AVGenTextEncoderLoader": ("gemma",), "AVGenLoraLoader": ("lora_name",),
+               "AVGenLatentUpsamplerLoader": ("upscale_model",), "AVGenDurationHeadLoader": ("duration_head",)}
 
 
 def _loader_files(workflow: dict):
-    """(node, the file name its first widget selects) for every loader node."""
-    return [(n, n["widgets_values"][0]) for n in workflow["nodes"] if n["type"] in FILE_INPUTS]
+    """(node, a file name it selects) for every file input of every loader node."""
+    found = []
+    for node in workflow["nodes"]:
+        if node["type"] in FILE_INPUTS:
+            inputs = widget_values_to_inputs(NODE_CLASS_MAPPINGS[node["type"]], node["widgets_values"])
+            found += [(node, inputs[name]) for name in FILE_INPUTS[node["type"]] if name in inputs]
+    return found
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_every_loader_of_a_released_file_carries_its_download_entry(path):
+    expected = {}
     for node, name in _loader_files(json.loads(path.read_text())):
         known = released_file(name)
-        expected = [{"name": name, "url": known.url, "directory": known.folder}] if known and known.single_file else []
-        assert node["properties"].get("models", []) == expected, (node["title"], name)
+        entry = [{"name": name, "url": known.url, "directory": known.folder}] if known and known.single_file else []
+        expected[node["id"]] = (node, expected.get(node["id"], (node, []))[1] + entry)
+    assert expected, "no loader nodes found"
+    for node, entries in expected.values():  # one entry per released file the loader names (2.5: three per loader)
+        assert node["properties"].get("models", []) == entries, node["title"]
 
 
 def test_the_table_names_official_download_links_in_comfyui_folders():

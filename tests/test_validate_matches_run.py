@@ -256,7 +256,7 @@ def test_widget_limits_agree_with_the_checks(node_id):
             continue
         step = options.get("step", 1)
         low, high = options["min"], options["max"]
-        for good in (options.get("default"), low, high, low + step, low + 2 * step):
+        for good in (options.get("default"), low, high, *(v for v in (low + step, low + 2 * step) if v <= high)):
             assert node_class.VALIDATE_INPUTS(**{name: good}) is True, (name, good)
         for bad in (low - step, high + step):
             result = node_class.VALIDATE_INPUTS(**{name: bad})
