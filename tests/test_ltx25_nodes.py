@@ -6,7 +6,8 @@ import pytest
 import torch
 from golden import GoldenCase, _header_metadata, compare
 from ltx25_files import (
-    AUDIO_VAE, DURATION_HEAD, LTX25_DIR, TEXT_ENCODER, TRANSFORMER, VIDEO_VAE, add_tiny_ltx25, write_audio_vae,
+    AUDIO_VAE, DURATION_HEAD, LTX25_DIR, TEXT_ENCODER, TRANSFORMER, UPSCALER, VIDEO_VAE, add_tiny_ltx25,
+    write_audio_vae,
 )
 from node_fixtures import TINY_GEMMA, TINY_LTX23, link_models
 from node_fixtures import *  # noqa: F401,F403  (cache_dir fixture)
@@ -144,3 +145,23 @@ def test_the_diffusion_decoder_decodes_from_the_seed_and_in_tiles(configured):
     assert (tiled - first).abs().mean() < (other - first).abs().mean()
     with pytest.raises(NodeInputError, match=r"^AVGenVideoDecode: video VAE decode expects a latent \(B, 4"):
         decode(video_vae, _latent(torch.zeros(1, 5, 2, 2, 2)), "off", 768, 64, 80, 24, 0)
+
+
+def test_generated_keyframes_live_in_the_pass_that_generates_them(configured):
+    from comfyui_avgen.models.sampling import GeneratedKeyframeSlots
+    from comfyui_avgen.nodes.dfr import AVGenGeneratedKeyframes
+    from comfyui_avgen.nodes.latent import AVGenEmptyAVLatent
+    from comfyui_avgen.nodes.sampler import AVGenSampler
+    from comfyui_avgen.nodes.upsample import AVGenLatentUpsample, AVGenLatentUpsamplerLoader
+
+    model, video_vae, _, encoder = load_25()
+    (cond,) = AVGenTextEncode().encode(encoder, model, "a cat", "")
+    (empty,) = AVGenEmptyAVLatent().make(model, 64, 64, 17, 0.0, 24.0, 1)["result"]
+    (slotted,) = AVGenGeneratedKeyframes().add(model, empty, "evenly_spaced", 1, "")["result"]
+    assert any(isinstance(c, GeneratedKeyframeSlots) for c in slotted.conditionings)
+    sampled = AVGenSampler().sample(model, cond, slotted, 0, 2, "distilled", 1.0, 1.0, 1.0, 0.0, 0.0, "none", 1.0,
+                                    1.0, 0.0, 0.0, False)["result"][0]
+    assert not any(isinstance(c, GeneratedKeyframeSlots) for c in sampled.conditionings)
+    (upscaler,) = AVGenLatentUpsamplerLoader().load(UPSCALER, "fp32", "cpu")["result"]
+    upsampled = AVGenLatentUpsample().upsample(sampled, upscaler, video_vae, "refine", "keep", 16)["result"][0]
+    assert (upsampled.width, upsampled.height) == (128, 128)
