@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,8 @@ MODEL_FOLDERS = (
     "model_patches",
 )
 MODEL_EXTENSIONS = frozenset({".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl"})
+
+log = logging.getLogger(__name__)
 
 
 class Interrupted(Exception):
@@ -234,7 +238,8 @@ def input_directory() -> Path:
 
 
 # The example inputs the shipped workflows name, installed with the pack: the load nodes find them here when the
-# input folder has no file of that name (a user's file always wins; nothing is copied or overwritten).
+# input folder has no file of that name (a user's file always wins and is never overwritten). Inside ComfyUI they are
+# also copied into the input folder (see _copy_missing_examples).
 EXAMPLE_INPUTS_DIR = Path(__file__).resolve().parent.parent / "workflows" / "inputs"
 
 
@@ -249,10 +254,31 @@ def list_input_files(extensions) -> list[str]:
     """Sorted names of the files directly in the input directory whose lower-case suffix is in `extensions`, and of
     the pack's example inputs of those types."""
     root = input_directory()
-    names = set(example_inputs(extensions))
+    examples = example_inputs(extensions)
+    if in_comfyui():
+        _copy_missing_examples(root, examples)
+    names = set(examples)
     if root.is_dir():
         names |= {p.name for p in root.iterdir() if p.suffix.lower() in extensions and p.is_file()}
     return sorted(names)
+
+
+def _copy_missing_examples(root: Path, examples: dict[str, Path]) -> None:
+    """Copy into ComfyUI's input folder the example inputs it has no file of that name for: the frontend shows an
+    upload combo's file from that folder alone (/view?type=input), so a listed example the folder lacks would be a
+    broken preview (404). A file already there is kept; a folder that cannot be written is only logged (the loaders
+    still read the examples from the pack)."""
+    missing = {name: source for name, source in examples.items() if not (root / name).exists()}
+    if not missing:
+        return
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for name, source in missing.items():
+            partial = root / f".{name}.avgen-partial"
+            shutil.copyfile(source, partial)
+            os.replace(partial, root / name)
+    except OSError as exc:
+        log.warning("could not copy the AVGen example inputs into %s (%s): their previews will be missing", root, exc)
 
 
 def _example_input(name: str) -> Path | None:
