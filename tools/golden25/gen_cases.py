@@ -5,6 +5,7 @@ Run with the side environment's python (see setup_side_env.sh), from the reposit
     /work/side25/bin/python tools/golden25/gen_cases.py            # write cases/, INDEX.md, generation_log.txt
     /work/side25/bin/python tools/golden25/gen_cases.py --verify   # re-run every saved case, write verify_log.txt
     ... --only NAME_SUBSTRING                                       # restrict either mode to some cases
+    ... --index                                                     # only rewrite INDEX.md from the saved cases
 
 Case format: ../shared/golden/README.md; components and input conventions: ../shared/golden_next/ltx25/README.md.
 Every case runs twice in float32 (the two runs must be bit-identical) and once in float64 (same official code,
@@ -24,9 +25,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
-
 from ltx_core.components.diffusion_steps import EulerAncestralDiffusionStep
 from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
 from ltx_core.conditioning import (
@@ -44,7 +42,7 @@ from ltx_core.guidance.perturbations import (
 from ltx_core.loader.module_ops import ModuleOps
 from ltx_core.loader.single_gpu_model_builder import SingleGPUModelBuilder as Builder
 from ltx_core.model.transformer.modality import Modality
-from ltx_core.model.transformer.model_configurator import LTXModelConfigurator, LTXV_MODEL_COMFY_RENAMING_MAP
+from ltx_core.model.transformer.model_configurator import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelConfigurator
 from ltx_core.model.video_vae import diffusion_tiling
 from ltx_core.model.video_vae.diffusion_video_decoder import DiffusionVideoDecoder
 from ltx_core.model.video_vae.model_configurator import (
@@ -75,6 +73,8 @@ from ltx_pipelines.utils.blocks import DurationPredictor, PromptEncoder, VideoDe
 from ltx_pipelines.utils.constants import DISTILLED_SIGMAS
 from ltx_pipelines.utils.helpers import post_process_latent, timesteps_from_mask
 from ltx_pipelines.utils.model_paths import ModelPaths
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "tests" / "data" / "golden25"
@@ -208,7 +208,7 @@ def run_diffvae_step(family_dir: Path, args: dict, x: Tensors, dtype: torch.dtyp
     return {"out.prediction": prediction, "out.x_next": x_next}
 
 
-# --- transformer --------------------------------------------------------------------------------------------------------
+# --- transformer ------------------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=4)
 def transformer(path: str, dtype: torch.dtype):
@@ -248,7 +248,7 @@ def run_transformer25(family_dir: Path, args: dict, x: Tensors, dtype: torch.dty
     }
 
 
-# --- duration head ------------------------------------------------------------------------------------------------------
+# --- duration head ----------------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=4)
 def duration_predictor(path: str, dtype: torch.dtype) -> DurationPredictor:
@@ -364,9 +364,9 @@ def diffvae_cases() -> list[Case]:
     decodes = [  # variant, mode, latent (F, H, W), seed, tiling
         ("hd24", "chunked_eager", (1, 1, 2), 7101, None),
         ("hd24", "combined_eager", (2, 1, 3), 7102, None),
-        ("hd24", "chunked_eager", (3, 1, 3), 7103, {"frames": [16, 8], "height": [96, 64], "width": [128, 64]}),
-        ("x0hd32", "chunked_eager", (1, 3, 3), 7104, None),
-        ("x0hd32", "combined_eager", (1, 3, 3), 7105, {"frames": [0, 0], "height": [64, 32], "width": [64, 32]}),
+        ("hd24", "chunked_eager", (1, 1, 2), 7103, {"frames": [0, 0], "height": [160, 64], "width": [160, 64]}),
+        ("x0hd32", "combined_eager", (1, 3, 3), 7104, None),
+        ("x0hd32", "chunked_eager", (3, 1, 3), 7105, {"frames": [16, 8], "height": [64, 32], "width": [64, 32]}),
     ]
     cases = []
     for variant, mode, (f, h, w), seed, tiling in decodes:
@@ -550,8 +550,9 @@ def ancestral_cases() -> list[Case]:
             f"EulerAncestralDiffusionStep(eta={eta}, s_noise={s_noise}) at step {step} of the distilled sigmas; "
             f"out.sample_masked = post_process_latent(out.sample, mask, clean) with the first quarter of the tokens "
             f"clean (mask 0)",
-            {"sample": randn(gen, *shape), "denoised": randn(gen, *shape, scale=0.8), "sigmas": DISTILLED_SIGMAS.clone(),
-             "noise": randn(gen, *shape), "clean_latent": randn(gen, *shape), "denoise_mask": mask}))
+            {"sample": randn(gen, *shape), "denoised": randn(gen, *shape, scale=0.8),
+             "sigmas": DISTILLED_SIGMAS.clone(), "noise": randn(gen, *shape), "clean_latent": randn(gen, *shape),
+             "denoise_mask": mask}))
     return cases
 
 
@@ -559,7 +560,7 @@ def all_cases() -> list[Case]:
     return [*diffvae_cases(), *transformer_cases(), *duration_cases(), *text_cases(), *ancestral_cases()]
 
 
-# --- generation and verification ----------------------------------------------------------------------------------------
+# --- generation and verification --------------------------------------------------------------------------------
 
 def nice_ceil(value: float) -> float:
     """Smallest 1/2/5 x 10^k that is >= value."""
@@ -626,7 +627,7 @@ def generate(case: Case, family_dir: Path, log: list[str]) -> None:
 def load_case(path: Path) -> Case:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
     inputs = {k[3:]: v for k, v in tensors.items() if k.startswith("in.")}
     case = Case(path.stem, meta["component"], meta["checkpoint"], json.loads(meta["args"]), meta["description"],
                 inputs)
@@ -652,18 +653,18 @@ def verify(path: Path, family_dir: Path, log: list[str]) -> bool:
 
 def write_index(family_dir: Path) -> None:
     lines = ["# Case index (golden25)", "",
-             "Generated by tools/golden25/gen_cases.py. Format: ../../../../shared/golden/README.md "
-             "(outside the repository: ../shared/golden/README.md).", ""]
+             "Generated by tools/golden25/gen_cases.py. Format: ../shared/golden/README.md (beside the repository).",
+             ""]
     for path in sorted((family_dir / "cases").glob("*.safetensors")):
         case = load_case(path)
         with safe_open(str(path), framework="pt") as f:
             tolerance = json.loads(f.metadata()["tolerance"])
-        shapes = lambda d: ", ".join(f"`{k}` {list(v.shape)}" for k, v in sorted(d.items()))  # noqa: E731
+        inputs = ", ".join(f"`in.{k}` {list(v.shape)}" for k, v in sorted(case.inputs.items()))
         outputs = ", ".join(f"`{k}` {list(v.shape)} (atol {tolerance[k]['atol']:g}, rtol {tolerance[k]['rtol']:g})"
                             for k, v in sorted(case.metadata["expected"].items()))
         lines += [f"## {case.name}", f"- component `{case.component}`, weights `{case.checkpoint}`",
                   f"- {case.description}", f"- args `{json.dumps(case.args)}`",
-                  f"- inputs: {shapes({f'in.{k}': v for k, v in case.inputs.items()})}", f"- outputs: {outputs}", ""]
+                  f"- inputs: {inputs}", f"- outputs: {outputs}", ""]
     (family_dir / "INDEX.md").write_text("\n".join(lines))
 
 
@@ -672,14 +673,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--verify", action="store_true", help="re-run the saved cases instead of generating")
     parser.add_argument("--only", default="", help="only cases whose name contains this string")
+    parser.add_argument("--index", action="store_true", help="only rewrite INDEX.md from the saved cases")
     opts = parser.parse_args()
     family_dir = opts.out
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if opts.index:
+        write_index(family_dir)
+        return
     log: list[str] = []
     if opts.verify:
         paths = [p for p in sorted((family_dir / "cases").glob("*.safetensors")) if opts.only in p.stem]
         failed = [p.stem for p in paths if not verify(p, family_dir, log)]
-        (family_dir / "verify_log.txt").write_text("\n".join(log) + "\n")
+        if not opts.only:
+            (family_dir / "verify_log.txt").write_text("\n".join(log) + "\n")
         if failed:
             raise SystemExit(f"not reproduced: {failed}")
         return

@@ -19,8 +19,6 @@ import zlib
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
-
 from ltx_core.duration_head.model_configurator import DurationHeadConfigurator
 from ltx_core.model.transformer.model_configurator import LTXModelConfigurator
 from ltx_core.model.video_vae.model_configurator import VideoEncoderConfigurator, _build_diffusion_video_decoder
@@ -32,6 +30,7 @@ from ltx_core.text_encoders.gemma.gemma_assets import (
     build_text_encoder_tensors_from_gemma_root,
     save_text_encoder_safetensors,
 )
+from safetensors.torch import save_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "tests" / "data" / "golden25"
@@ -112,7 +111,7 @@ GEMMA_TEXT_CONFIG = {
     "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2, "tie_word_embeddings": True,
 }
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>"]
-WORDS = (
+_WORD_LIST = (
     "a an the of in on at with and to is are over under through into from by while as its "
     "red blue green golden white black small large old young quiet loud slow fast bright dark frozen wooden "
     "fox dog cat horse bird owl whale robot child woman man crowd train car boat drone camera "
@@ -120,7 +119,8 @@ WORDS = (
     "runs jumps walks flies swims sings dances plays falls rises glows turns crashes waits speaks laughs "
     "dawn dusk night morning rain snow wind fog light shadow music piano drum voice song sound "
     "slowly gently suddenly close wide shot pan tilt zoom left right up down , . : !"
-).split()
+)
+WORDS = _WORD_LIST.split()
 MULTIMODAL_TOKENS = ["<|image>", "<image|>", "<|image|>", "<|audio>", "<audio|>", "<|audio|>", "<|video|>"]
 
 
@@ -249,7 +249,7 @@ def write_duration_head(path: Path, seed: int) -> None:
               metadata=metadata_strings({"config": config, "model_version": MODEL_VERSION}))
 
 
-# --- Gemma 4 text encoder pack ------------------------------------------------------------------------------------------
+# --- Gemma 4 text encoder pack ----------------------------------------------------------------------------------
 
 def tokenizer_json() -> str:
     from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
