@@ -38,7 +38,12 @@ from pathlib import Path
 import pytest
 from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, comfy_adapter
 from comfyui_avgen.nodes.model_files import released_file
-from comfyui_avgen.runner import apply_overrides, read_workflow_file, to_api_prompt
+from comfyui_avgen.runner import (
+    apply_overrides,
+    object_info,
+    read_workflow_file,
+    to_api_prompt,
+)
 from ltx25_files import add_tiny_ltx25
 from node_fixtures import (
     REPO_ROOT,
@@ -190,7 +195,6 @@ def test_inside_comfyui_the_input_folder_gets_the_example_inputs_it_lacks(tmp_pa
     assert "could not copy the AVGen example inputs" in caplog.text
 
 
-
 def test_pack_imports_and_every_node_is_registered(server):
     log = server.process.log()
     assert "IMPORT FAILED" not in log and "Cannot import" not in log, log
@@ -198,6 +202,10 @@ def test_pack_imports_and_every_node_is_registered(server):
     info = server.process.get("/object_info")
     ours = {name: entry for name, entry in info.items() if entry.get("python_module") == f"custom_nodes.{PACK}"}
     assert sorted(ours) == sorted(NODE_CLASS_MAPPINGS)
+    # what runner/object_info.py (the stub server of tests/browser) makes of the same folders is what ComfyUI sends
+    base = server.process.base_dir
+    with comfy_adapter.configured(models_dir=base / "models", input_dir=base / "input"):
+        assert object_info() == ours
     loader = info["AVGenCheckpointLoader"]["input"]["required"]
     assert {SHIPPED_CHECKPOINT, *TINY_CHECKPOINTS} <= set(loader["ckpt_name"][0])  # ComfyUI's model folders
     # the example inputs the load nodes list are in ComfyUI's input folder, where the frontend previews them
