@@ -158,12 +158,13 @@ def load_duration_head(ckpt: CheckpointFile, dtype: torch.dtype | None = None, d
 
 def seconds_to_num_frames(seconds: float, frame_rate: float, min_seconds: float = DEFAULT_MIN_SECONDS,
                           max_seconds: float = DEFAULT_MAX_SECONDS) -> int:
-    """A predicted duration as a pixel frame count on the 8k + 1 grid (the official pipelines' snapping).
+    """A predicted duration as a pixel frame count, the official pipelines' snapping.
 
     frames = round(seconds * fps) (Python rounding, halves to even), clamped to [round(min_seconds * fps),
-    round(max_seconds * fps)], floored to 8k + 1; if that fell below the minimum, the next grid point up. A range
-    holding no 8k + 1 count is refused (the official code would return an off-grid count). One prediction per
-    call: the official pipelines accept a batch of one prompt only, which is the caller's rule to enforce.
+    round(max_seconds * fps)], floored to 8k + 1; if that fell below the minimum, the smallest grid count above it,
+    capped at the maximum. So a range holding no 8k + 1 count gives its off-grid maximum, as the official code does
+    (`is_on_frame_grid` tells; a caller that needs the grid refuses it). One prediction per call: the official
+    pipelines accept a batch of one prompt only, which is the caller's rule to enforce.
     """
     step = VIDEO_SCALE_FACTORS[0]
     if not math.isfinite(seconds) or seconds < 0:
@@ -175,12 +176,16 @@ def seconds_to_num_frames(seconds: float, frame_rate: float, min_seconds: float 
     min_frames, max_frames = round(min_seconds * frame_rate), round(max_seconds * frame_rate)
     if min_frames < 1:
         raise DurationError(f"duration: min_seconds={min_seconds} at {frame_rate} fps is less than one frame")
-    lowest = -(-(min_frames - 1) // step) * step + 1  # smallest grid count >= min_frames
-    if lowest > max_frames:
-        raise DurationError(f"duration: no frame count 8k + 1 lies in [{min_frames}, {max_frames}] frames "
-                            f"({min_seconds}-{max_seconds} s at {frame_rate} fps)")
     frames = min(max(round(seconds * frame_rate), min_frames), max_frames)
-    return max((frames - 1) // step * step + 1, lowest)
+    snapped = (frames - 1) // step * step + 1
+    if snapped < min_frames:
+        snapped = min(-(-(min_frames - 1) // step) * step + 1, max_frames)
+    return snapped
+
+
+def is_on_frame_grid(frames: int) -> bool:
+    """Whether a pixel frame count is 8k + 1 (what the video VAE's causal time axis needs)."""
+    return frames >= 1 and (frames - 1) % VIDEO_SCALE_FACTORS[0] == 0
 
 
 def predict_num_frames(head: DurationHead, video_context: torch.Tensor | None, audio_context: torch.Tensor | None,

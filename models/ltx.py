@@ -37,8 +37,8 @@ REQUIREMENTS = {
     "duration_head": ("duration_head",),
 }
 CONFIG_ENTRY = {"transformer": "transformer", "text_embedder": "transformer", "video_encoder": "vae",
-                "video_decoder": "vae", "video_diffusion_decoder": "vae", "audio_encoder": "audio_vae", "audio_decoder": "audio_vae",
-                "vocoder": "vocoder", "duration_head": "duration_head"}
+                "video_decoder": "vae", "video_diffusion_decoder": "vae", "audio_encoder": "audio_vae",
+                "audio_decoder": "audio_vae", "vocoder": "vocoder", "duration_head": "duration_head"}
 
 
 @dataclass

@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 
 from ..models.checkpoint import CheckpointError, CheckpointFile
-from ..models.duration_head import DurationError, DurationHead, load_duration_head, seconds_to_num_frames
+from ..models.duration_head import (
+    DurationError, DurationHead, is_on_frame_grid, load_duration_head, seconds_to_num_frames,
+)
 from . import comfy_adapter, model_cache
 from .errors import NodeInputError
 from .input_checks import validation_result, within_widgets
@@ -82,9 +84,12 @@ def check_predict_values(fps=None, min_seconds=None, max_seconds=None) -> None:
     within_widgets(PREDICT, AVGenPredictDuration, fps=fps, min_seconds=min_seconds, max_seconds=max_seconds)
     if None not in (fps, min_seconds, max_seconds):
         try:
-            seconds_to_num_frames(min_seconds, fps, min_seconds, max_seconds)
+            lowest = seconds_to_num_frames(min_seconds, fps, min_seconds, max_seconds)
         except DurationError as exc:
             raise NodeInputError(PREDICT, str(exc)) from exc
+        if not is_on_frame_grid(lowest):
+            raise NodeInputError(PREDICT, f"no frame count 8k + 1 lies in {min_seconds}-{max_seconds} s at {fps:g} "
+                                          "fps: widen the range")
 
 
 def _contexts(head: DurationHead, conditioning: Conditioning) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,8 +1,8 @@
 """Discovery and checking of golden case files (see ../shared/golden/README.md).
 
 A case file is any `.safetensors` file whose metadata has a `component` entry, found under
-`../shared/golden` (beside the repository), the `../shared/golden_next` families whose components are built, and
-under each directory listed in `AVGEN_GOLDEN_DIRS`
+`../shared/golden` (beside the repository), the `../shared/golden_next` families whose components are built, our own
+cases from the official code in `tests/data/golden25`, and under each directory listed in `AVGEN_GOLDEN_DIRS`
 (os.pathsep-separated).
 """
 from __future__ import annotations
@@ -21,10 +21,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_GOLDEN = REPO_ROOT.parent / "shared" / "golden"
 # golden_next families whose runners exist (see ../shared/golden_next/README.md)
 SHARED_GOLDEN_NEXT = [REPO_ROOT.parent / "shared" / "golden_next" / family for family in ("ltx2", "ltx23", "ltx25")]
+# Our own reference vectors from the official code (tools/golden25/gen_cases.py): other seeds, shapes and configs.
+OWN_GOLDEN = [REPO_ROOT / "tests" / "data" / "golden25"]
 
 
 def golden_roots() -> list[Path]:
-    roots = [SHARED_GOLDEN, *SHARED_GOLDEN_NEXT]
+    roots = [SHARED_GOLDEN, *SHARED_GOLDEN_NEXT, *OWN_GOLDEN]
     extra = os.environ.get("AVGEN_GOLDEN_DIRS", "")
     roots += [Path(p) for p in extra.split(os.pathsep) if p]
     return [r for r in roots if r.is_dir()]

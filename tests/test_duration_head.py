@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 from comfyui_avgen.models.checkpoint import CheckpointFile
 from comfyui_avgen.models.duration_head import (
-    DurationError, DurationHead, DurationHeadConfig, NoDurationHeadError, has_duration_head, load_duration_head,
+    DurationError, DurationHead, DurationHeadConfig, NoDurationHeadError, has_duration_head, is_on_frame_grid,
+    load_duration_head,
     predict_num_frames, seconds_to_num_frames,
 )
 
@@ -173,10 +174,10 @@ def test_snapping_worked_by_hand(seconds, fps, lo, hi, frames):
     assert seconds_to_num_frames(seconds, fps, lo, hi) == frames
 
 
-def test_a_range_without_a_grid_point_is_refused():
-    """[30, 32] frames holds no 8k + 1 count (official code would return the off-grid 30)."""
-    with pytest.raises(DurationError, match=r"no frame count 8k \+ 1 lies in \[30, 32\]"):
-        seconds_to_num_frames(1.0, 30.0, 1.0, 32 / 30)
+def test_a_range_without_a_grid_point_gives_its_off_grid_maximum_as_the_official_code():
+    """[30, 32] frames holds no 8k + 1 count: 30 floors to 25 < 30, the next grid count 33 is capped at 32."""
+    assert seconds_to_num_frames(1.0, 30.0, 1.0, 32 / 30) == 32
+    assert not is_on_frame_grid(32) and is_on_frame_grid(33) and is_on_frame_grid(1) and not is_on_frame_grid(0)
 
 
 @pytest.mark.parametrize("args,message", [
