@@ -12,13 +12,13 @@ import inspect
 
 from ..models.optional_imports import MissingDependencyError
 from . import (
-    camera, control, decode, dfr, duration, encode, extend, keyframes, latent, loaders, lora, media_io, output,
-    retake, sampler, text_encode, upsample,
+    camera, control, decode, dfr, duration, encode, extend, keyframes, latent, loaders, long_video, lora, media_io,
+    output, retake, sampler, shots, text_encode, upsample,
 )
 from .errors import NodeDependencyError
 
 _STAGES = (loaders, lora, text_encode, duration, media_io, encode, latent, keyframes, retake, control, camera, sampler,
-           upsample, dfr, extend, decode, output)
+           upsample, dfr, extend, shots, long_video, decode, output)
 
 
 def _naming_node(node_id: str, function):

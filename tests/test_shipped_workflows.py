@@ -48,6 +48,10 @@ PER_WORKFLOW = {
     "avgen_video_to_audio": [f"Video.frame_limit={FRAMES}"],
     "avgen_retake": [f"Video.frame_limit={FRAMES}", "Retake.start=0.1", "Retake.end=0.3"],
     "avgen_extend": ["Next.steps=2"],
+    # long video: 17-frame chunks 8 frames apart; three 0.5 s shots (12 frames each), one second of the dub
+    "avgen_long_multishot": ["Latent.frames=17", "Long video.overlap_frames=9", "Shot 1.seconds=0.5",
+                             "Shot 2.seconds=0.5", "Shot 3.seconds=0.5"],
+    "avgen_dub": ["Latent.frames=17", "Long video.overlap_frames=9", "Long video.seconds=1.0"],
     "avgen_two_stage_text_to_audio_video": ["Upscaler.upscale_model=ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
                                             "Refine.steps=2"],
     "avgen_two_stage_image_to_audio_video": [f"First frame.width={WIDTH}", f"First frame.height={HEIGHT}"],
@@ -56,6 +60,7 @@ PER_WORKFLOW = {
 TWO_STAGE_SCALE = 2  # the two-stage and LTX-2.5 workflows' upscaler (spatial x2)
 TEMPORAL_ROUNDS = {"avgen_ltx25_dfr": 1}  # DFR: (frames - 1) x 2^rounds + 1 frames at fps x 2^rounds
 EXTENDED_FRAMES = 24  # avgen_extend: the Extend node's 1 s at 24 fps, joined after the 9-frame overlap
+LONG_FRAMES = {"avgen_long_multishot": 36, "avgen_dub": 24}  # the long videos' lengths with PER_WORKFLOW's values
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -232,10 +237,10 @@ def _run(path: Path, models_dir: Path, input_dir: Path, output_dir: Path, capsys
 def test_generating_workflow_runs_end_to_end(path, models_dir, input_dir, output_dir, capsys):
     mp4 = _run(path, models_dir, input_dir, output_dir, capsys)
     scale = TWO_STAGE_SCALE if "two_stage" in path.stem or "ltx25" in path.stem else 1
-    frames = FRAMES + (EXTENDED_FRAMES if path.stem == "avgen_extend" else 0)
+    frames = LONG_FRAMES.get(path.stem, FRAMES + (EXTENDED_FRAMES if path.stem == "avgen_extend" else 0))
     rounds = TEMPORAL_ROUNDS.get(path.stem, 0)
     audio = _check_mp4(mp4, scale * WIDTH, scale * HEIGHT, (frames - 1) * 2 ** rounds + 1, FPS * 2 ** rounds)
-    if "audio_to_video" in path.stem:  # the input audio itself is saved, trimmed to the clip
+    if "audio_to_video" in path.stem or path.stem == "avgen_dub":  # the input audio itself is saved, trimmed
         original, rate = _audio(input_dir / example_media.AUDIO_NAME)
         _, saved_rate = _audio(mp4)
         expected = torchaudio.functional.resample(torch.from_numpy(original), rate, saved_rate).numpy()

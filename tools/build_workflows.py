@@ -21,6 +21,7 @@ from comfyui_avgen.nodes.model_files import download_entries
 from comfyui_avgen.runner.workflow_builder import NodeSpec, WorkflowSpec, build_workflow, dumps
 from comfyui_avgen.tiny.builtin import BUILTIN_NAME
 from example_media import AUDIO_NAME, DEPTH_NAME, IMAGE_NAME, POSE_KEY_POSITIONS, POSE_NAME, VIDEO_NAME, write_all
+from long_workflows import dub, long_multishot
 from ltx25_workflows import ltx25_dfr, ltx25_image_to_audio_video, ltx25_text_to_audio_video
 from multipass_workflows import extend, retake, two_stage_image_to_audio_video, two_stage_keyframes
 from multipass_workflows import two_stage_text_to_audio_video
@@ -270,6 +271,8 @@ WORKFLOWS = {
     "avgen_pose_control": (pose_control, "Pose control (IC-LoRA)"),
     "avgen_retake": (retake, "Retake: regenerate 2.0-3.5 s of a clip"),
     "avgen_extend": (extend, "Extend: a clip continued and joined"),
+    "avgen_long_multishot": (long_multishot, "Long video: 3 shots, a cut, a smooth move"),
+    "avgen_dub": (dub, "Dub: video made to follow a sound"),
     "avgen_two_stage_text_to_audio_video": (two_stage_text_to_audio_video, "Two-stage text to video + audio"),
     "avgen_two_stage_image_to_audio_video": (two_stage_image_to_audio_video, "Two-stage image to video + audio"),
     "avgen_two_stage_keyframes": (two_stage_keyframes, "Two-stage keyframes"),
