@@ -1,8 +1,8 @@
 """LTX-2.5 decode and duration-head cost (a command, not a test): the diffusion video decoder against the LTX-2.3
 convolutional decoder on one tile-sized latent, a paper estimate for a whole clip, and the duration head.
 
-    python tests/bench/bench_ltx25.py [--latent 3,8,8] [--repeats 3] [--budget-s 90] [--dtype auto]
-                                      [--clip 121,768,512] [--steps 2] [--skip-conv] [--skip-duration]
+    python tests/bench/bench_ltx25.py [--latent 3,8,8] [--fit-latent 3,16,16] [--repeats 3] [--budget-s 90]
+                                      [--dtype auto] [--clip 121,768,512] [--steps 2] [--skip-conv] [--skip-duration]
 
 Diffusion decoder: `DiffusionVideoDecoder` at the released widths (the official class defaults: 128 latent
 channels, stages 1024/512/256/256/128 of depths 4/6/4/2/8, head_dim 64, t_emb 384, 2 steps; read through
@@ -12,12 +12,15 @@ Convolutional decoder: the LTX-2.3 release's `vae` config (shared/reference/conf
 the same latent. Each decoder runs in its own process, at least `--repeats` times and then again while the runs fit
 in `--budget-s` seconds; printed are the minimum wall time (with that run's CPU seconds: about threads x wall when
 the run had its cores to itself) and the peak RSS (VmHWM) during the decode, absolute and above the RSS after the
-weights were built. bf16 where the CPU computes it natively (AMX / AVX512-BF16), else float32.
+weights were built. bf16 where the CPU computes it natively (AMX / AVX512-BF16), else float32. Then each decoder
+decodes a larger `--fit-latent` once: its time against the volume checks the proportional scaling, and its RSS
+growth gives the memory estimate a line (fixed-size chunk buffers + per-volume tensors) instead of a proportion.
 
 Clip estimate: the measured times scaled to a `--clip` (frames, width, height) decode tiled as AVGen Video Decode
 does with its default widgets (auto tiling, 768 px / 80-frame tiles, 64 px / 24-frame overlaps; the diffusion
 decoder's spatial overlap raised to its stage 4-5 halo when the widget is below it): stages 1-3 by latent volume,
-stage 4 by summed tile stage-4 volume, stage 5 and the convolutional decoder by summed tile pixel volume.
+stage 4 by summed tile stage-4 volume, stage 5 and the convolutional decoder by summed tile pixel volume; memory
+as the whole-clip buffers the decode holds plus the largest tile's working set on that line. A rough estimate.
 
 Duration head: the released widths (video 4096, audio 2048, pooler 256, 1 query, 4 heads, MLP 256) on 1024 video +
 1024 audio context tokens; milliseconds per `predict_seconds` (minimum of many), parameters and bf16 file size.
@@ -196,7 +199,10 @@ def diffusion_child(spec: dict) -> dict:
                 x = meter.section(f"stage 5 step {i + 1}", sampling_step, model, context, x, step, following)
             shapes = {"latent_padded": list(padded.shape[2:]), "stage4_input": list(features.shape[1:4]),
                       "context": list(context.shape[1:4]), "pixels": list(x.shape[2:])}
-    return {**meter.result(), **shapes, "params": param_count(model), "weights_mib": bm.weight_mib(model)}
+    volumes = {name: math.prod(ghosted.shape[2:]) if name == "stages 1-3" else math.prod(
+        features.shape[1:4]) if name == "stage 4" else math.prod(x.shape[2:]) for name in meter.seconds}
+    return {**meter.result(), **shapes, "volumes": volumes, "params": param_count(model),
+            "weights_mib": bm.weight_mib(model)}
 
 
 def conv_child(spec: dict) -> dict:
@@ -211,8 +217,8 @@ def conv_child(spec: dict) -> dict:
     with torch.inference_mode():
         for _ in meter.runs(spec["repeats"], spec["budget_s"]):
             pixels = meter.section("decoder", model, z, timestep)
-    return {**meter.result(), "pixels": list(pixels.shape[2:]), "params": param_count(model),
-            "weights_mib": bm.weight_mib(model)}
+    return {**meter.result(), "pixels": list(pixels.shape[2:]), "volumes": {"decoder": math.prod(pixels.shape[2:])},
+            "params": param_count(model), "weights_mib": bm.weight_mib(model)}
 
 
 def duration_child(spec: dict) -> dict:
@@ -330,10 +336,22 @@ def _growth(result: dict, section: str) -> float:
     return result["peak_mib"][section] - result["base_mib"]
 
 
-def estimate_diffusion_clip(latent: tuple[int, int, int], widgets: dict, measured: dict, dtype: torch.dtype) -> None:
+def growth_at(section: str, volume: float, measured: dict, larger: dict | None) -> float:
+    """A section's RSS growth (MiB) at `volume` (the section's latent / stage-4 / pixel volume): the line through
+    the two measurements (fixed-size chunk buffers + per-volume tensors), or proportional to the one there is."""
+    v1, g1 = measured["volumes"][section], _growth(measured, section)
+    if larger is None or section not in larger.get("volumes", {}):
+        return g1 * volume / v1
+    v2, g2 = larger["volumes"][section], _growth(larger, section)
+    slope = max(g2 - g1, 0.0) / (v2 - v1)
+    return g1 + slope * (volume - v1)
+
+
+def estimate_diffusion_clip(latent: tuple[int, int, int], widgets: dict, measured: dict, larger: dict | None,
+                            dtype: torch.dtype) -> None:
     """Time: stages 1-3 by latent volume (ghost frames included), stage 4 by summed tile stage-4-input volume,
     stage 5 by summed tile pixel volume. Memory: the whole-clip buffers the decode keeps (stage-4 input features,
-    the float32 noise canvas) plus the largest tile's stage 4-5 working set scaled from the measured one."""
+    the float32 noise canvas) plus the largest tile's stage 4-5 working set (`growth_at`)."""
     config = diffusion_config()
     tiles, note = diffusion_clip_plan(latent, widgets)
     ghost = config.ghost_latent_frames
@@ -344,14 +362,14 @@ def estimate_diffusion_clip(latent: tuple[int, int, int], widgets: dict, measure
     tile4 = [_span_volume(tile.stage4) + (ghost4 * _span_volume(tile.stage4[1:]) if tile.trailing else 0)
              for tile in tiles]
     tile5 = [_span_volume(tile.pixels) for tile in tiles]
-    latent_ratio = _volume([padded[0] + ghost, *padded[1:]]) / _volume(
-        [measured["latent_padded"][0] + ghost, *measured["latent_padded"][1:]])
-    measured4, measured5 = _volume(measured["stage4_input"]), _volume(measured["pixels"])
+    latent13 = _volume([padded[0] + ghost, *padded[1:]])
+    volumes = measured["volumes"]
     s = measured["seconds"]
     steps = [name for name in s if name.startswith("stage 5")]
-    stage13 = s["stages 1-3"] * latent_ratio
-    stage4 = s["stage 4"] * sum(tile4) / measured4
-    stage5 = sum(s[name] for name in steps) * sum(tile5) / measured5
+    stage13 = s["stages 1-3"] * latent13 / volumes["stages 1-3"]
+    stage4 = s["stage 4"] * sum(tile4) / volumes["stage 4"]
+    stage5 = sum(s[name] * sum(tile5) / volumes[name] for name in steps)
+    measured5 = volumes[steps[0]]
     print(f"  LTX-2.5 diffusion decoder: {len(tiles)} tile(s) ({note}stage-5 pixels {sum(tile5) / measured5:.1f}x "
           f"the measured latent's)")
     print(f"    time   stages 1-3 {stage13:6.0f} s + stage 4 {stage4:6.0f} s + stage 5 ({len(steps)} steps) "
@@ -359,40 +377,60 @@ def estimate_diffusion_clip(latent: tuple[int, int, int], widgets: dict, measure
     features = _volume(stage4_full) * config.stage_channels[3] * dtype.itemsize / 2**20
     canvas = config.pixel_size(tuple(padded))
     noise = config.out_channels * _volume(canvas) * 4 / 2**20
-    working = max(_growth(measured, "stage 4") * max(tile4) / measured4,
-                  max(_growth(measured, name) for name in steps) * max(tile5) / measured5)
-    whole = _growth(measured, "stages 1-3") * latent_ratio
-    # linear in the tile: an overestimate, part of the measured growth is fixed-size attention / MLP chunk buffers
+    working = max(growth_at("stage 4", max(tile4), measured, larger),
+                  *(growth_at(name, max(tile5), measured, larger) for name in steps))
+    whole = growth_at("stages 1-3", latent13, measured, larger)
     print(f"    memory above the weights ~{max(whole, features + noise + working) / 1024:4.1f} GiB: stages 1-3 "
           f"{whole:5.0f} MiB; then stage-4 input features {features:4.0f} MiB + noise canvas {noise:4.0f} MiB + "
           f"largest tile's stage 4-5 working set {working:5.0f} MiB")
 
 
-def estimate_conv_clip(latent: tuple[int, int, int], widgets: dict, measured: dict) -> None:
-    """Time and the largest tile's working set scaled by tile pixel volume."""
+def estimate_conv_clip(latent: tuple[int, int, int], widgets: dict, measured: dict, larger: dict | None) -> None:
+    """Time scaled by summed tile pixel volume; memory: the largest tile's working set (`growth_at`)."""
     tiles = conv_clip_tiles(latent, widgets)
     pixels = [(8 * (t - 1) + 1) * 32 * h * 32 * w for t, h, w in tiles]
     measured_pixels = _volume(measured["pixels"])
     seconds = measured["seconds"]["decoder"] * sum(pixels) / measured_pixels
-    working = _growth(measured, "decoder") * max(pixels) / measured_pixels
+    working = growth_at("decoder", max(pixels), measured, larger)
     print(f"  LTX-2.3 convolutional decoder: {len(tiles)} tile(s), pixels {sum(pixels) / measured_pixels:.1f}x the "
           f"measured latent's")
     print(f"    time   {seconds:6.0f} s = {seconds / 60:5.1f} min")
-    print(f"    memory above the weights ~{working / 1024:4.1f} GiB (largest tile's working set, scaled linearly)")
+    print(f"    memory above the weights ~{working / 1024:4.1f} GiB (largest tile's working set)")
 
 
-def print_clip_estimate(args, diffusion: dict | None, conv: dict | None, dtype: torch.dtype) -> None:
+def usable(result: dict | None) -> bool:
+    return result is not None and "error" not in result
+
+
+def print_scaling_check(name: str, measured: dict, larger: dict | None) -> None:
+    """The larger latent's time and growth against the measured one's, for the same sections."""
+    if not usable(larger):
+        if larger is not None:
+            print(f"  {name}: error {larger['error']}")
+        return
+    last = list(measured["volumes"])[-1]
+    ratio = larger["volumes"][last] / measured["volumes"][last]
+    seconds = sum(larger["seconds"].values()) / sum(measured["seconds"].values())
+    growth = max(_growth(larger, k) for k in larger["volumes"])
+    print(f"  {name}: pixels {_dims(larger['pixels'])} ({ratio:.2f}x the volume) took {seconds:.2f}x the time "
+          f"(one run: {sum(larger['seconds'].values()):.2f} s, CPU {sum(larger['cpu_seconds'].values()):.2f} s); "
+          f"peak RSS +{growth:.0f} MiB over the weights")
+
+
+def print_clip_estimate(args, measured: dict[str, dict | None], larger: dict[str, dict | None],
+                        dtype: torch.dtype) -> None:
     frames, width, height = args.clip
     latent = clip_latent(frames, width, height)
     widgets = node_tiling_defaults()
     output = 3 * frames * width * height * 4 / 2**20
     print(f"\nESTIMATE (paper extrapolation from the measurements above, not measured): {frames} frames "
           f"{width}x{height} (latent {_dims(latent)}), AVGen Video Decode default tiling {widgets}; both decoders "
-          f"also hold the float32 output frames ({output:.0f} MiB)")
-    if diffusion is not None and "error" not in diffusion:
-        estimate_diffusion_clip(latent, widgets, diffusion, dtype)
-    if conv is not None and "error" not in conv:
-        estimate_conv_clip(latent, widgets, conv)
+          f"also hold the float32 output frames ({output:.0f} MiB). Time in proportion to the volume; memory on the "
+          f"line through the two latents' growth")
+    if usable(measured["diffusion"]):
+        estimate_diffusion_clip(latent, widgets, measured["diffusion"], larger.get("diffusion"), dtype)
+    if usable(measured["conv"]):
+        estimate_conv_clip(latent, widgets, measured["conv"], larger.get("conv"))
 
 
 def _volume(dims) -> int:
@@ -415,7 +453,7 @@ def print_duration(result: dict, dtype: torch.dtype) -> None:
           f"peak RSS +{peak - result['base_mib']:.0f} MiB over the weights")
 
 
-def print_params(diffusion: dict | None, conv: dict | None) -> None:
+def print_params() -> None:
     from comfyui_avgen.models.checkpoint import build_on_meta
 
     counts = {"LTX-2.5 diffusion decoder": param_count(build_on_meta(diffusion_decoder)),
@@ -427,11 +465,51 @@ def print_params(diffusion: dict | None, conv: dict | None) -> None:
     print(f"  diffusion / convolutional: {ratio:.2f}x")
 
 
+def parse_dims(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")] if text else []
+
+
+DECODER_TITLES = {
+    "diffusion": "LTX-2.5 diffusion decoder (released widths, random weights)",
+    "conv": "LTX-2.3 convolutional decoder (released config, random weights)",
+}
+
+
+def measure_decoders(args, dtype_name: str) -> tuple[dict, dict]:
+    """Both decoders on `--latent` (repeated), then once on `--fit-latent`; prints the tables."""
+    kinds = ["diffusion"] + ([] if args.skip_conv else ["conv"])
+    spec = {"latent": args.latent, "dtype": dtype_name, "repeats": args.repeats, "budget_s": args.budget_s,
+            "steps": args.steps}
+    measured: dict[str, dict | None] = {"diffusion": None, "conv": None}
+    for kind in kinds:
+        result = measured[kind] = run_child(kind, spec)
+        extra = f", untiled, {args.steps} steps" if kind == "diffusion" else ""
+        print(f"\n{DECODER_TITLES[kind]}, latent 128x{_dims(args.latent)}{extra}, min of {result.get('runs', 0)} runs")
+        if "error" in result:
+            print(f"  error: {result['error']}")
+            continue
+        if kind == "diffusion":
+            print(f"  stage-4 input {_dims(result['stage4_input'])}, stage-5 context {_dims(result['context'])}")
+        print(f"  pixels {_dims(result['pixels'])}")
+        print_sections(result)
+    larger: dict[str, dict | None] = {}
+    if args.fit_latent:
+        print(f"\nscaling check, latent 128x{_dims(args.fit_latent)}, one run each (its growth also fixes the "
+              f"memory estimate's line)")
+        for kind in kinds:
+            larger[kind] = run_child(kind, {**spec, "latent": args.fit_latent, "repeats": 1, "budget_s": 0.0})
+            if usable(measured[kind]):
+                print_scaling_check(DECODER_TITLES[kind].split(" (")[0], measured[kind], larger[kind])
+    return measured, {k: v for k, v in larger.items() if usable(v)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--latent", type=lambda s: [int(v) for v in s.split(",")], default=[3, 8, 8],
+    parser.add_argument("--latent", type=parse_dims, default=[3, 8, 8],
                         help="latent frames, height, width of the measured decode")
-    parser.add_argument("--clip", type=lambda s: [int(v) for v in s.split(",")], default=[121, 768, 512],
+    parser.add_argument("--fit-latent", type=parse_dims, default=[3, 16, 16],
+                        help="a larger latent decoded once (scaling check, memory line); empty to skip")
+    parser.add_argument("--clip", type=parse_dims, default=[121, 768, 512],
                         help="frames, width, height of the estimated clip")
     parser.add_argument("--repeats", type=int, default=3, help="fewest runs of each decoder")
     parser.add_argument("--budget-s", type=float, default=90.0,
@@ -451,32 +529,12 @@ def main(argv=None) -> int:
     name = {torch.bfloat16: "bf16", torch.float32: "fp32"}[dtype]
     print(f"{cpu_name()} ({cpu_features()}), {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, {name}")
-    spec = {"latent": args.latent, "dtype": name, "repeats": args.repeats, "budget_s": args.budget_s,
-            "steps": args.steps}
-    diffusion = run_child("diffusion", spec)
-    print(f"\nLTX-2.5 diffusion decoder (released widths, random weights), latent 128x{_dims(args.latent)}, untiled, "
-          f"{args.steps} steps, min of {diffusion.get('runs', 0)} runs")
-    if "error" in diffusion:
-        print(f"  error: {diffusion['error']}")
-    else:
-        print(f"  stage-4 input {_dims(diffusion['stage4_input'])}, stage-5 context {_dims(diffusion['context'])}, "
-              f"pixels {_dims(diffusion['pixels'])}")
-        print_sections(diffusion)
-    conv = None
-    if not args.skip_conv:
-        conv = run_child("conv", spec)
-        print(f"\nLTX-2.3 convolutional decoder (released config, random weights), latent 128x{_dims(args.latent)}, "
-              f"min of {conv.get('runs', 0)} runs")
-        if "error" in conv:
-            print(f"  error: {conv['error']}")
-        else:
-            print(f"  pixels {_dims(conv['pixels'])}")
-            print_sections(conv)
-    print_clip_estimate(args, diffusion, conv, dtype)
+    measured, larger = measure_decoders(args, name)
+    print_clip_estimate(args, measured, larger, dtype)
     if not args.skip_duration:
         print_duration(run_child("duration", {"dtype": name, "tokens": DURATION_TOKENS, "repeats": DURATION_REPEATS,
                                               "budget_s": DURATION_BUDGET_S}), dtype)
-    print_params(diffusion, conv)
+    print_params()
     print(f"\nbench wall time {time.perf_counter() - started:.0f} s; 1-minute load average {start_load:.1f} at the "
           f"start, {os.getloadavg()[0]:.1f} at the end (other processes on the CPUs inflate the times; printed is the "
           f"minimum over the runs)")
