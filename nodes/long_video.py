@@ -417,6 +417,8 @@ def prepare_job(model, video_vae, audio_vae, conditioning, latent, sampler, seco
         raise NodeInputError(NODE, f"conditioning must come from AVGen Text Encode, got {type(conditioning).__name__}")
     if shots is not None and not isinstance(shots, ShotList):
         raise NodeInputError(NODE, f"shots must come from AVGen Shot, got {type(shots).__name__}")
+    if shots is not None and not shots.shots:
+        raise NodeInputError(NODE, "the shot list is empty: chain at least one AVGen Shot")
     fps, notes = template.fps, []
     _, frames = _length(float(seconds), shots, audio, template)
     try:
