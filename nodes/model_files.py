@@ -27,9 +27,17 @@ class ReleasedFile:
     single_file: bool = True  # False: a Hugging Face folder (downloaded with its page's instructions)
 
 
-def _ltx25(name: str, folder: str, what: str) -> "ReleasedFile":
+def _ltx25(name: str, folder: str, what: str) -> ReleasedFile:
     """An LTX-2.5 file: released one per component, in the ComfyUI folder of the same name in the repository."""
     return ReleasedFile(name, folder, f"{_LTX25}{folder}/{name}", what)
+
+
+def _camera_lora(move: str) -> ReleasedFile:
+    """An LTX-2 19B camera-control LoRA: one file per move, each in its own repository
+    (Lightricks/LTX-2-19b-LoRA-Camera-Control-<Move>)."""
+    name = f"ltx-2-19b-lora-camera-control-{move.lower()}.safetensors"
+    url = f"https://huggingface.co/Lightricks/LTX-2-19b-LoRA-Camera-Control-{move}/resolve/main/{name}"
+    return ReleasedFile(name, "loras", url, f"LTX-2 19B camera-control LoRA ({move.lower().replace('-', ' ')})")
 
 
 RELEASED_FILES = (
@@ -70,6 +78,8 @@ RELEASED_FILES = (
                  "LTX-2 19B distilled checkpoint"),
     ReleasedFile("ltx-2-19b-distilled-lora-384.safetensors", "loras",
                  _LTX2 + "ltx-2-19b-distilled-lora-384.safetensors", "LTX-2 19B distilled LoRA"),
+    *(_camera_lora(move) for move in ("Static", "Dolly-In", "Dolly-Out", "Dolly-Left", "Dolly-Right", "Jib-Up",
+                                      "Jib-Down")),
     ReleasedFile("ltx-2-spatial-upscaler-x2-1.0.safetensors", "latent_upscale_models",
                  _LTX2 + "ltx-2-spatial-upscaler-x2-1.0.safetensors", "LTX-2 spatial latent upscaler x2"),
     ReleasedFile("ltx-2-temporal-upscaler-x2-1.0.safetensors", "latent_upscale_models",

@@ -7,7 +7,9 @@ models dir (symlinks, nothing copied):
     checkpoints/tiny-ltx2.safetensors   -> golden/ltx2/checkpoint.safetensors   (LTX-2 layout)
     checkpoints/tiny-ltx23.safetensors  -> golden/ltx23/checkpoint.safetensors  (LTX-2.3 layout)
     text_encoders/gemma3_tiny/          -> golden/gemma3_tiny/                  (Hugging Face folder)
-    loras/example_*_lora.safetensors    small LoRAs made for the tiny LTX-2.3 checkpoint (written, not linked)
+    loras/ltx-2-19b-distilled-lora-384.safetensors, ltx-2-19b-lora-camera-control-dolly-in.safetensors
+                                        small LoRAs under the names the LoRA workflow uses, made for the tiny LTX-2.3
+                                        checkpoint that the tests run it on (written, not linked)
     loras/ltx-2.3-22b-ic-lora-*         a small IC-LoRA for it with reference metadata (written, not linked)
     loras/ltx-2.3-22b-distilled-lora-*  a small LoRA for it under the distilled LoRA's name (written)
     latent_upscale_models/ltx-2.3-spatial-upscaler-x2-1.1.safetensors -> golden_next/ltx23/upsampler_spatial_x2
@@ -15,8 +17,8 @@ models dir (symlinks, nothing copied):
                                         the tiny LTX-2.5 split set under the released names (ltx25_files.py): the
                                         transformer (as distilled and dev), upscalers (spatial, temporal), a LoRA
                                         under the distilled LoRA's name
-`shipped_models_dir` links the same files under the names the shipped workflows default to, so those
-workflows validate unchanged.
+`shipped_models_dir` links the same files under the names the shipped workflows default to (the LoRA workflow's
+LTX-2 19B checkpoint name: the tiny LTX-2 checkpoint), so those workflows validate unchanged.
 """
 from __future__ import annotations
 
@@ -34,11 +36,13 @@ TINY_GEMMA = SHARED_GOLDEN / "gemma3_tiny"
 TINY_CHECKPOINTS = {"tiny-ltx2.safetensors": TINY_LTX2, "tiny-ltx23.safetensors": TINY_LTX23}
 TINY_TEXT_ENCODER = "gemma3_tiny"
 SHIPPED_CHECKPOINT = "ltx-2.3-22b-dev.safetensors"
+SHIPPED_LTX2_CHECKPOINT = "ltx-2-19b-dev.safetensors"  # the LoRA workflow's (tools/build_workflows.py LORA_CHECKPOINT)
 SHIPPED_TEXT_ENCODER = "gemma-3-12b-it"
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
 EXAMPLE_INPUTS = WORKFLOWS_DIR / "inputs"
-# The LoRA names the shipped LoRA workflow uses (tools/build_workflows.py LORA_FILES).
-TINY_LORAS = ("example_style_lora.safetensors", "example_motion_lora.safetensors")
+# The released LoRAs the shipped LoRA workflow uses (tools/build_workflows.py LORA_FILES): its tests run it on the
+# tiny LTX-2.3 checkpoint (test_shipped_workflows.py TINY), so the tiny LoRAs under these names are made for that one.
+TINY_LORAS = ("ltx-2-19b-distilled-lora-384.safetensors", "ltx-2-19b-lora-camera-control-dolly-in.safetensors")
 # The IC-LoRA the shipped depth / pose control workflows use, with the metadata of the released file.
 TINY_IC_LORAS = {"ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors": {"reference_downscale_factor": "2"}}
 # The two-stage workflows' distilled LoRA and latent upscaler (tools/multipass_workflows.py), for the tiny LTX-2.3
@@ -46,6 +50,9 @@ TINY_IC_LORAS = {"ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors": {"refer
 TINY_DISTILLED_LORA = "ltx-2.3-22b-distilled-lora-384-1.1.safetensors"
 TINY_UPSCALERS = {"ltx-2.3-spatial-upscaler-x2-1.1.safetensors":
                   SHARED_GOLDEN.parent / "golden_next" / "ltx23" / "upsampler_spatial_x2.safetensors"}
+
+# The checkpoint names the shipped workflows use, each linked to the tiny checkpoint of its layout.
+SHIPPED_CHECKPOINTS = {SHIPPED_CHECKPOINT: TINY_LTX23, SHIPPED_LTX2_CHECKPOINT: TINY_LTX2}
 
 __all__ = ["cache_dir", "input_dir", "models_dir", "output_dir", "shipped_models_dir"]
 
@@ -107,9 +114,9 @@ def models_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_models_dir(tmp_path_factory) -> Path:
-    """The tiny LTX-2.3 checkpoint and tiny Gemma under the file names the shipped workflows use."""
+    """The tiny checkpoints and tiny Gemma under the file names the shipped workflows use."""
     require_tiny_models()
-    root = link_models(tmp_path_factory.mktemp("shipped_models"), {SHIPPED_CHECKPOINT: TINY_LTX23},
+    root = link_models(tmp_path_factory.mktemp("shipped_models"), SHIPPED_CHECKPOINTS,
                        {SHIPPED_TEXT_ENCODER: TINY_GEMMA})
     return add_tiny_ltx25(add_tiny_ic_loras(add_tiny_loras(root)))
 

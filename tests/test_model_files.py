@@ -9,11 +9,13 @@ import pytest
 from golden import SHARED_GOLDEN
 
 from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, comfy_adapter
+from comfyui_avgen.nodes.camera import CAMERA_LORAS
 from comfyui_avgen.nodes.errors import NodeInputError
-from comfyui_avgen.nodes.loaders import AVGenCheckpointLoader, AVGenTextEncoderLoader
+from comfyui_avgen.nodes.loaders import FROM_CHECKPOINT, AVGenCheckpointLoader, AVGenTextEncoderLoader
 from comfyui_avgen.nodes.lora import AVGenLoraLoader
 from comfyui_avgen.nodes.model_files import RELEASED_FILES, released_file
 from comfyui_avgen.runner.widgets import widget_values_to_inputs
+from comfyui_avgen.tiny.builtin import BUILTIN_NAME, BUILTIN_UPSCALER_NAME
 
 WORKFLOWS = sorted((Path(__file__).resolve().parent.parent / "workflows").glob("*.json"))
 FILE_INPUTS = {"AVGenCheckpointLoader": ("ckpt_name", "vae_name", "audio_vae_name"),
@@ -50,6 +52,23 @@ def test_the_table_names_official_download_links_in_comfyui_folders():
         assert entry.url.endswith("/" + entry.name) == entry.single_file, entry.name
     shipped = {name for path in WORKFLOWS for _, name in _loader_files(json.loads(path.read_text()))}
     assert {"ltx-2.3-22b-dev.safetensors", "gemma-3-12b-it"} <= {e.name for e in RELEASED_FILES} & shipped
+
+
+def test_shipped_workflows_name_released_files_only():
+    """No placeholder names: every file a loader of a shipped workflow selects can be downloaded (or is packaged)."""
+    packaged = {BUILTIN_NAME, BUILTIN_UPSCALER_NAME, FROM_CHECKPOINT}
+    for path in WORKFLOWS:
+        names = {name for _, name in _loader_files(json.loads(path.read_text()))}
+        assert sorted(n for n in names - packaged if released_file(n) is None) == [], path.stem
+
+
+def test_the_camera_path_node_names_released_camera_loras():
+    for preset, name in CAMERA_LORAS.items():
+        known = released_file(name)
+        assert known is not None and known.folder == "loras", preset
+        repository = known.url.removeprefix("https://huggingface.co/").split("/resolve/")[0]
+        assert repository.startswith("Lightricks/LTX-2-19b-LoRA-Camera-Control-"), repository
+        assert name == f"ltx-2-19b-lora-camera-control-{repository.rsplit('-Control-', 1)[1].lower()}.safetensors"
 
 
 @pytest.fixture

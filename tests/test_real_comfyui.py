@@ -47,11 +47,10 @@ from comfyui_avgen.runner import (
 from ltx25_files import add_tiny_ltx25
 from node_fixtures import (
     REPO_ROOT,
-    SHIPPED_CHECKPOINT,
+    SHIPPED_CHECKPOINTS,
     SHIPPED_TEXT_ENCODER,
     TINY_CHECKPOINTS,
     TINY_GEMMA,
-    TINY_LTX23,
     TINY_TEXT_ENCODER,
     WORKFLOWS_DIR,
     add_tiny_ic_loras,
@@ -111,7 +110,7 @@ def make_base_directory(base: Path) -> Path:
     (base / "custom_nodes").mkdir(parents=True)
     (base / "custom_nodes" / PACK).symlink_to(REPO_ROOT, target_is_directory=True)
     (base / "input").mkdir()
-    models = link_models(base / "models", {**TINY_CHECKPOINTS, SHIPPED_CHECKPOINT: TINY_LTX23},
+    models = link_models(base / "models", {**TINY_CHECKPOINTS, **SHIPPED_CHECKPOINTS},
                          {TINY_TEXT_ENCODER: TINY_GEMMA, SHIPPED_TEXT_ENCODER: TINY_GEMMA})
     add_tiny_ltx25(add_tiny_ic_loras(add_tiny_loras(models)))
     return base
@@ -207,7 +206,7 @@ def test_pack_imports_and_every_node_is_registered(server):
     with comfy_adapter.configured(models_dir=base / "models", input_dir=base / "input"):
         assert object_info() == ours
     loader = info["AVGenCheckpointLoader"]["input"]["required"]
-    assert {SHIPPED_CHECKPOINT, *TINY_CHECKPOINTS} <= set(loader["ckpt_name"][0])  # ComfyUI's model folders
+    assert {*SHIPPED_CHECKPOINTS, *TINY_CHECKPOINTS} <= set(loader["ckpt_name"][0])  # ComfyUI's model folders
     # the example inputs the load nodes list are in ComfyUI's input folder, where the frontend previews them
     examples = sorted(p.name for p in comfy_adapter.EXAMPLE_INPUTS_DIR.iterdir() if p.is_file())
     listed = set(info["AVGenLoadImage"]["input"]["required"]["image"][0])

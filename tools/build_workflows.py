@@ -1,15 +1,16 @@
-"""Build the shipped workflows (workflows/*.json + .jpg thumbnails) and their example inputs (workflows/inputs/).
+"""Build the shipped workflows (workflows/*.json, .jpg thumbnails, inputs/) and their template label (locales/).
 
-    python tools/build_workflows.py [--out DIR]
+    python tools/build_workflows.py [--out DIR] [--locales DIR]
 
-The files are generated, never edited by hand: tests/test_shipped_workflows.py rebuilds them and
-checks that the result is byte-identical. Single-pass workflows are here, the retake / extend / two-stage ones in
+The files are generated, never edited by hand: tests/test_shipped_workflows.py (the locale:
+tests/test_template_locales.py) rebuilds them and checks that the result is byte-identical. Single-pass workflows are here, the retake / extend / two-stage ones in
 multipass_workflows.py, the parts they share (titles, ids, layout, common nodes) in workflow_parts.py. Node titles are short because they are what
 `avgen run ... --set TITLE.INPUT=VALUE` uses; explanations live in the group titles.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -17,14 +18,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from comfyui_avgen.nodes.camera import CAMERA_LORAS
 from comfyui_avgen.nodes.model_files import download_entries
-from comfyui_avgen.runner.workflow_builder import NodeSpec, WorkflowSpec, build_workflow, dumps
+from comfyui_avgen.runner.object_info import PACK_PYTHON_MODULE
+from comfyui_avgen.runner.workflow_builder import CNR_ID, NodeSpec, WorkflowSpec, build_workflow, dumps
 from comfyui_avgen.tiny.builtin import BUILTIN_NAME
 from example_media import AUDIO_NAME, DEPTH_NAME, IMAGE_NAME, POSE_KEY_POSITIONS, POSE_NAME, VIDEO_NAME, write_all
 from long_workflows import dub, long_multishot
 from ltx25_workflows import ltx25_dfr, ltx25_image_to_audio_video, ltx25_text_to_audio_video
 from multipass_workflows import extend, retake, two_stage_image_to_audio_video, two_stage_keyframes
-from multipass_workflows import two_stage_text_to_audio_video
+from multipass_workflows import STAGE_2, two_stage_text_to_audio_video
 from workflow_parts import (
     AUDIO, AUDIO_ENCODE, CLIP_NOTE, COLUMNS, CORE_LINKS, FPS, FRAMES, GENERATED_AUDIO_LINKS, GENERATED_VIDEO_LINKS,
     GENERATE_NOTE, HEIGHT, IMAGE, INPUT_Y, KEY_PROMPT, N_CKPT, N_CLIP, N_ENCODE, N_KEYS, N_LOAD, N_SAMPLER, N_SAVE,
@@ -122,34 +125,40 @@ def video_to_audio() -> WorkflowSpec:
 
 
 
-# LoRA chain: two LoRA nodes between the checkpoint and the sampler (file names are examples: pick yours).
+# LoRA chain: the LTX-2 19B dev checkpoint with two released LoRAs stacked between it and the sampler: the
+# distilled LoRA (the dev model then samples like the distilled one: the 8-step distilled schedule, no guidance)
+# and the dolly-in camera-control LoRA (a prompt that says where the push-in ends), both at the official strength 1.
 LORA_1, LORA_2 = "LoRA 1", "LoRA 2"
 N_LORA_1, N_LORA_2 = 11, 12
-LORA_FILES = ("example_style_lora.safetensors", "example_motion_lora.safetensors")
+LORA_CHECKPOINT = "ltx-2-19b-dev.safetensors"
+LORA_FILES = ("ltx-2-19b-distilled-lora-384.safetensors", CAMERA_LORAS["dolly_in"])
+DISTILLED_STEPS = 8  # the distilled schedule's fixed length
 
 
 def text_to_audio_video_loras() -> WorkflowSpec:
-    prompt = ("An old lighthouse keeper climbs a spiral staircase carrying a lantern, warm light sweeping across "
-              "the stone walls as the camera rises with him. Footsteps echo on iron steps, waves crash outside.")
+    prompt = ("The camera dollies in slowly across a dim workshop toward an old clockmaker at his bench, ending on "
+              "a close-up of his hands setting a tiny brass gear into an open pocket watch under a lamp. Dozens of "
+              "clocks tick on the walls, a soft chime rings, rain patters on the window.")
     lora_nodes = [
-        NodeSpec(N_LORA_1, "AVGenLoraLoader", LORA_1, (COLUMNS[0], INPUT_Y),
-                 {"lora_name": LORA_FILES[0], "video_strength": 0.8, "audio_strength": 0.8}),
-        NodeSpec(N_LORA_2, "AVGenLoraLoader", LORA_2, (COLUMNS[0], INPUT_Y + 190),
-                 {"lora_name": LORA_FILES[1], "video_strength": 1.0, "audio_strength": 0.0}),
+        NodeSpec(n, "AVGenLoraLoader", title, (COLUMNS[0], INPUT_Y + 190 * i),
+                 {"lora_name": name, "video_strength": 1.0, "audio_strength": 1.0},
+                 models=tuple(download_entries([name])))
+        for i, (n, title, name) in enumerate(zip((N_LORA_1, N_LORA_2), (LORA_1, LORA_2), LORA_FILES))
     ]
+    sampler = sampler_node(steps=DISTILLED_STEPS, **{**STAGE_2, "schedule": "distilled"})
     core = tuple(link for link in CORE_LINKS if link != ((N_CKPT, "model"), (N_SAMPLER, "model")))
     return WorkflowSpec(
         "avgen_text_to_audio_video_loras",
-        nodes=tuple(loader_nodes() + lora_nodes + prompt_and_clip(prompt) + [sampler_node()] + decoder_nodes()
-                    + [save_node("AVGen/text_to_av_loras")]),
+        nodes=tuple(loader_nodes(LORA_CHECKPOINT) + lora_nodes + prompt_and_clip(prompt) + [sampler]
+                    + decoder_nodes() + [save_node("AVGen/text_to_av_loras")]),
         links=link_specs(*core,
                          ((N_CKPT, "model"), (N_LORA_1, "model")),
                          ((N_LORA_1, "model"), (N_LORA_2, "model")),
                          ((N_LORA_2, "model"), (N_SAMPLER, "model")),
                          ((N_CLIP, "latent"), (N_SAMPLER, "latent")),
                          *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
-        groups=group_frames("LoRAs (loras/): chain, strength per stream", 400,
-                            CLIP_NOTE, GENERATE_NOTE, 560, OUTPUT_NOTE),
+        groups=group_frames("LoRAs (loras/): distilled + dolly-in camera", 400, CLIP_NOTE,
+                            f"Generate: distilled, {DISTILLED_STEPS} steps, no guidance", 560, OUTPUT_NOTE),
     )
 
 
@@ -264,7 +273,7 @@ WORKFLOWS = {
     "avgen_image_to_audio_video": (image_to_audio_video, "Image to video + audio"),
     "avgen_audio_to_video": (audio_to_video, "Audio to video"),
     "avgen_video_to_audio": (video_to_audio, "Video to audio"),
-    "avgen_text_to_audio_video_loras": (text_to_audio_video_loras, "Text to video + audio, two LoRAs"),
+    "avgen_text_to_audio_video_loras": (text_to_audio_video_loras, "Two LoRAs: distilled + dolly-in camera"),
     "avgen_camera_path": (camera_path, "Camera path: image + dolly-in guide"),
     "avgen_keyframes_first_middle_last": (keyframes_first_middle_last, "Keyframes: first, middle, last"),
     "avgen_depth_control": (depth_control, "Depth control (IC-LoRA)"),
@@ -297,11 +306,34 @@ def build_all(out_dir: Path, node_classes=None) -> list[Path]:
     return written + write_all(out_dir / "inputs")
 
 
+# ComfyUI's template browser lists a pack's templates under the pack's folder name in custom_nodes, shown through the
+# translation templateWorkflows.category.<folder> that ComfyUI serves from the pack's locales/<lang>/main.json
+# (GET /i18n). The frontends we test (1.35.9, 1.58.1) read no other key for a custom node's templates: each card's
+# title and description are its file name (workflowTemplatesStore.ts), so the captions stay in the thumbnails.
+TEMPLATE_CATEGORY = "AVGen (LTX audio + video)"
+PACK_FOLDERS = (PACK_PYTHON_MODULE.removeprefix("custom_nodes."), CNR_ID)  # a git clone; a Comfy registry install
+
+
+def template_locale() -> dict:
+    """locales/en/main.json: the template browser's label of this pack under each folder name it is installed as."""
+    return {"templateWorkflows": {"category": dict.fromkeys(PACK_FOLDERS, TEMPLATE_CATEGORY)}}
+
+
+def build_locales(locales_dir: Path) -> list[Path]:
+    """Write `locales_dir`/en/main.json (template_locale); returns its path."""
+    path = locales_dir / "en" / "main.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(template_locale(), indent=2) + "\n", encoding="utf-8")
+    return [path]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "workflows", help="target folder (default workflows/)")
+    parser.add_argument("--locales", type=Path, default=REPO_ROOT / "locales",
+                        help="translations folder ComfyUI serves (default locales/)")
     args = parser.parse_args(argv)
-    for path in build_all(args.out):
+    for path in build_all(args.out) + build_locales(args.locales):
         print(path)
     return 0
 
