@@ -20,9 +20,11 @@ ltx25_files.py); input/ stays empty, so the load nodes use the pack's example in
   POST /prompt: a successful /history entry whose outputs name the files written (the mp4: frame count, size, one
   H.264 and one AAC stream), and on the websocket the samplers' progress up to their last step and live previews;
 - an interrupt during sampling stops the prompt at the sampler, and the next prompt runs;
-- in each frontend (Playwright, Debian's chromium): the template browser lists every workflow under the pack, and each
-  opens with no missing node or model, no node errors, no console errors, and app.graphToPrompt() equal to our
-  converter's API prompt (the comparison of tests/browser/test_frontend_workflows.py).
+- in each frontend (Playwright, Debian's chromium): the template browser lists every workflow under the pack's label
+  (our locales/en/main.json, which ComfyUI serves at GET /i18n), with the titles and descriptions that frontend
+  gives a custom node's template (check_template_cards of tests/browser/test_frontend_workflows.py), and each opens
+  with no missing node or model, no node errors, no console errors, and app.graphToPrompt() equal to our converter's
+  API prompt (the comparison of tests/browser/test_frontend_workflows.py).
 """
 from __future__ import annotations
 
@@ -356,17 +358,20 @@ def test_frontend_version(frontend):
 
 
 def test_template_browser_lists_every_workflow(frontend):
-    assert frontend.template_names(PACK) == [p.stem for p in WORKFLOWS]
+    from test_frontend_workflows import check_template_cards, template_label
+
+    check_template_cards(frontend.template_cards(template_label(PACK)), frontend.version)
+    assert frontend.page.get_by_role("dialog").get_by_text(template_label(PACK), exact=True).count() >= 2
     frontend.page.keyboard.press("Escape")
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_workflow_loads_and_converts_like_avgen(frontend, path):
-    from test_frontend_workflows import _comparable_prompt
+    from test_frontend_workflows import _comparable_prompt, template_label
 
     workflow = json.loads(path.read_text(encoding="utf-8"))
     errors_before = len(frontend.console_errors), len(frontend.page_errors), len(frontend.not_found)
-    frontend.open_template(PACK, path.stem, len(workflow["nodes"]))
+    frontend.open_template(PACK, template_label(PACK), path.stem, len(workflow["nodes"]))
     graph = frontend.inspect()
     assert frontend.page.get_by_role("dialog").filter(has_text="Missing Models").count() == 0
     assert graph["missing"] == []

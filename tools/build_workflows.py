@@ -310,7 +310,7 @@ def build_all(out_dir: Path, node_classes=None) -> list[Path]:
 # translation templateWorkflows.category.<folder> that ComfyUI serves from the pack's locales/<lang>/main.json
 # (GET /i18n). The frontends we test (1.35.9, 1.58.1) read no other key for a custom node's templates: each card's
 # title and description are its file name (workflowTemplatesStore.ts), so the captions stay in the thumbnails.
-TEMPLATE_CATEGORY = "AVGen (LTX audio + video)"
+TEMPLATE_CATEGORY = "AVGen (LTX-2)"  # short: 1.58 cuts a longer label in the side bar
 PACK_FOLDERS = (PACK_PYTHON_MODULE.removeprefix("custom_nodes."), CNR_ID)  # a git clone; a Comfy registry install
 
 

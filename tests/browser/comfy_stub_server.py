@@ -7,15 +7,18 @@ executes: POST /prompt is refused.  Every 404 answer is recorded in `not_found`.
 
 Runs aiohttp on 127.0.0.1 (a free port) in a background thread:
 
-    with StubComfyServer(static_dir, object_info, {"ComfyUI-AVGen": workflows_dir}, input_dir, models_dir) as server:
+    with StubComfyServer(static_dir, object_info, {"ComfyUI-AVGen": workflows_dir}, input_dir, models_dir,
+                         pack_translations(pack_dir)) as server:
         page.goto(server.url)
 
 The model folders list the files under `models_dir` (server.py's /experiment/models routes), which the frontend
-checks the workflows' `properties.models` entries against.
+checks the workflows' `properties.models` entries against; GET /i18n answers the packs' translations (their
+locales/ folders), which the frontend merges into its own (e.g. the template browser's label of a pack).
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from pathlib import Path
@@ -27,17 +30,47 @@ from comfyui_avgen.nodes.comfy_adapter import MODEL_FOLDERS
 
 COMFYUI_VERSION = "0.8.0"
 REQUIRED_FRONTEND_VERSION = "1.35.9"  # the comfyui-frontend-package that ComfyUI 0.8 requires
+EXTRA_LOCALE_FILES = ("nodeDefs", "commands", "settings")  # <lang>/<name>.json, added to main.json under <name>
+
+
+def pack_translations(*pack_dirs) -> dict:
+    """{lang: messages} from each pack's locales/<lang>/main.json (with nodeDefs / commands / settings .json under
+    those keys), merged pack after pack: what ComfyUI's GET /i18n answers (app/custom_node_manager.py
+    build_translations)."""
+    merged: dict = {}
+    for pack in pack_dirs:
+        for lang_dir in sorted(p for p in (Path(pack) / "locales").glob("*") if p.is_dir()):
+            messages = _json_file(lang_dir / "main.json")
+            extra = {name: _json_file(lang_dir / f"{name}.json") for name in EXTRA_LOCALE_FILES}
+            messages.update({name: data for name, data in extra.items() if data})
+            merged[lang_dir.name] = _merged(merged.get(lang_dir.name, {}), messages)
+    return merged
+
+
+def _json_file(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _merged(base: dict, update: dict) -> dict:
+    """`base` with `update`'s values, nested dicts merged key by key (utils/json_util.py merge_json_recursive)."""
+    result = dict(base)
+    for key, value in update.items():
+        result[key] = _merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) \
+            else value
+    return result
 
 
 class StubComfyServer:
     """ComfyUI's HTTP API as far as the frontend needs it to show and convert graphs."""
 
-    def __init__(self, static_dir, object_info: dict, templates: dict[str, Path], input_dir=None, models_dir=None):
+    def __init__(self, static_dir, object_info: dict, templates: dict[str, Path], input_dir=None, models_dir=None,
+                 translations: dict | None = None):
         self.static_dir = Path(static_dir)
         self.models_dir = Path(models_dir) if models_dir else None
         self.object_info = object_info
         self.templates = {pack: Path(folder) for pack, folder in templates.items()}
         self.input_dir = Path(input_dir) if input_dir else None
+        self.translations = translations or {}  # what GET /i18n answers (pack_translations)
         self.settings: dict = {}  # a first run: the app opens the template browser on a blank graph
         self.userdata: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) in arrival order
@@ -131,7 +164,7 @@ class StubComfyServer:
             ("GET", "/userdata/{file}", self._get_userdata),
             ("POST", "/userdata/{file}", self._post_userdata),
             ("GET", "/workflow_templates", self._workflow_templates),
-            ("GET", "/i18n", _json({})),
+            ("GET", "/i18n", _json(self.translations)),
             ("GET", "/prompt", _json({"exec_info": {"queue_remaining": 0}})),
             ("POST", "/prompt", self._refuse_prompt),
             ("GET", "/queue", _json({"queue_running": [], "queue_pending": []})),

@@ -78,19 +78,27 @@ class FrontendSession:
     def command(self, command_id: str) -> None:
         self.page.evaluate("(id) => window.app.extensionManager.command.execute(id)", command_id)
 
-    def template_names(self, pack: str) -> list[str]:
-        """Opens Templates, picks `pack` under EXTENSIONS and returns the workflow names its cards show."""
+    def template_names(self, label: str) -> list[str]:
+        """Opens Templates, picks the pack labelled `label` under EXTENSIONS and returns the workflow names its
+        cards show."""
+        return [card["name"] for card in self.template_cards(label)]
+
+    def template_cards(self, label: str) -> list[dict]:
+        """Opens Templates and picks the pack labelled `label` under EXTENSIONS; per card, sorted by workflow name:
+        {name, title, description} (the card's heading and the text under it, "" if none), see
+        js/template_cards.js."""
         self.command("Comfy.BrowseTemplates")
         dialog = self.page.get_by_role("dialog")
-        dialog.get_by_text(pack, exact=True).first.click(timeout=UI_TIMEOUT_MS)
-        cards = dialog.locator(TEMPLATE_CARDS)
-        cards.first.wait_for(timeout=UI_TIMEOUT_MS)
-        return sorted(c.get_attribute("data-testid").removeprefix("template-workflow-") for c in cards.all())
+        dialog.get_by_text(label, exact=True).first.click(timeout=UI_TIMEOUT_MS)
+        dialog.locator(TEMPLATE_CARDS).first.wait_for(timeout=UI_TIMEOUT_MS)
+        cards = self.page.evaluate(js("template_cards.js"), TEMPLATE_CARDS)
+        return sorted(cards, key=lambda card: card["name"])
 
-    def open_template(self, pack: str, name: str, node_count: int) -> None:
-        """Loads workflow `name` by clicking its card in the template browser (an empty graph first)."""
+    def open_template(self, pack: str, label: str, name: str, node_count: int) -> None:
+        """Loads workflow `name` of the pack in custom_nodes/`pack` (labelled `label`) by clicking its card in the
+        template browser (an empty graph first)."""
         self.page.evaluate("() => { window.app.graph.clear(); window.__avgenMissing = null; }")
-        self.template_names(pack)
+        self.template_names(label)
         card = self.page.get_by_role("dialog").locator(f"[data-testid='template-workflow-{name}']")
         with self.page.expect_response(lambda r: r.url.endswith(f"/api/workflow_templates/{pack}/{name}.json")):
             card.click(timeout=UI_TIMEOUT_MS)
@@ -126,10 +134,11 @@ def _is_local(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def frontend_session(build: FrontendBuild, object_info: dict, templates: dict, input_dir: Path,
-                     profile_dir: Path, chromium: str, models_dir: Path | None = None):
-    """A booted frontend (see the module docstring); waits until every node in `object_info` is registered."""
-    with StubComfyServer(build.static_dir, object_info, templates, input_dir, models_dir) as server, \
+def frontend_session(build: FrontendBuild, object_info: dict, templates: dict, input_dir: Path, profile_dir: Path,
+                     chromium: str, models_dir: Path | None = None, translations: dict | None = None):
+    """A booted frontend (see the module docstring); waits until every node in `object_info` is registered.
+    `translations`: what GET /i18n answers (comfy_stub_server.pack_translations)."""
+    with StubComfyServer(build.static_dir, object_info, templates, input_dir, models_dir, translations) as server, \
             sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile_dir), executable_path=chromium, headless=True, args=list(CHROMIUM_FLAGS),

@@ -7,8 +7,10 @@ comfy_stub_server.py, whose /object_info is built from NODE_CLASS_MAPPINGS while
 hold (empty) files under the names the workflows use and the input folder is workflows/inputs/,
 like the install of a user who has the models.
 
-For every workflows/*.json, loaded by clicking its card in the template browser (EXTENSIONS ->
-ComfyUI-AVGen): every node inside the view it opens with, no missing node types, no node flagged with errors,
+The template browser lists the pack under EXTENSIONS with the label of its locales/en/main.json (GET /i18n), and its
+cards show the workflows' file names (see test_template_browser_lists_every_workflow_under_the_pack).
+For every workflows/*.json, loaded by clicking its card in the template browser (EXTENSIONS -> the pack's label):
+every node inside the view it opens with, no missing node types, no node flagged with errors,
 widgets_values as the frontend re-saves them equal to the file's, every combo value among its options, no console
 or page errors, and app.graphToPrompt().output equal to `avgen convert --to api` (see _comparable_prompt).
 Screenshots (as the workflow opens) go to $AVGEN_SCREENSHOT_DIR if set, else to pytest's temporary folder
@@ -28,7 +30,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from node_fixtures import EXAMPLE_INPUTS, WORKFLOWS_DIR
+from node_fixtures import EXAMPLE_INPUTS, REPO_ROOT, WORKFLOWS_DIR
 
 from comfyui_avgen import cli
 from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, comfy_adapter
@@ -37,6 +39,7 @@ from comfyui_avgen.runner.workflow_builder import VIEW_AREA
 from comfyui_avgen.runner.widgets import combo_options, ordered_inputs, widget_values_to_inputs
 
 PACK = PACK_PYTHON_MODULE.removeprefix("custom_nodes.")
+TEMPLATE_LOCALE = REPO_ROOT / "locales" / "en" / "main.json"  # tools/build_workflows.py template_locale()
 PINNED_FRONTEND = "1.35.9"
 DOCS_SCREENSHOTS = WORKFLOWS_DIR.parent / "docs" / "screenshots"
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.json"))
@@ -66,6 +69,24 @@ def _require_browser_tools() -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " (CI=true: a skip would hide that the frontend was never checked)")
     pytest.skip(message)
+
+
+def template_label(pack: str = PACK) -> str:
+    """The label the template browser gives the pack in custom_nodes/`pack` (our locales/en/main.json)."""
+    return json.loads(TEMPLATE_LOCALE.read_text(encoding="utf-8"))["templateWorkflows"]["category"][pack]
+
+
+def check_template_cards(cards: list[dict], version: str) -> None:
+    """The cards of our workflows as the template browser shows them: one per workflow, titled with its file name.
+    Neither frontend reads a title or description of ours for a custom node's template: workflowTemplatesStore.ts
+    makes {title: name, description: name} of the names GET /workflow_templates lists, getTemplateTitle (in
+    useTemplateWorkflows.ts) looks up a translated title for core templates only, getTemplateDescription shows the
+    name with '-' and '_' as spaces; 1.58's cards have no description (it is shown on the detail page only)."""
+    names = [p.stem for p in WORKFLOWS]
+    assert [c["name"] for c in cards] == names
+    assert [c["title"] for c in cards] == names, "the frontend titles custom templates now: ship titles for it"
+    spaced = ["" if version != PINNED_FRONTEND else n.replace("_", " ") for n in names]
+    assert [c["description"] for c in cards] == spaced, "the frontend describes custom templates differently now"
 
 
 def _frontend_builds() -> list:
@@ -112,6 +133,7 @@ def _user_install(root: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="module", params=_frontend_builds())
 def frontend(request, tmp_path_factory):
     _require_browser_tools()
+    from comfy_stub_server import pack_translations
     from frontend_session import frontend_at, frontend_session, installed_frontend
 
     build = installed_frontend() if request.param == "installed" else frontend_at(request.param)
@@ -120,7 +142,7 @@ def frontend(request, tmp_path_factory):
     with comfy_adapter.configured(models_dir=models, input_dir=inputs):
         info = object_info()
     with frontend_session(build, info, {PACK: WORKFLOWS_DIR}, inputs, root / "profile", chromium_executable(),
-                          models_dir=models) as session:
+                          models_dir=models, translations=pack_translations(REPO_ROOT)) as session:
         session.screens = _screens_dir(tmp_path_factory) / session.version
         yield session
     print(f"\nfrontend {session.version}: screenshots in {session.screens}; blocked requests: {session.blocked}; "
@@ -186,7 +208,10 @@ def test_app_boots_with_every_pack_node(frontend):
 
 
 def test_template_browser_lists_every_workflow_under_the_pack(frontend):
-    assert frontend.template_names(PACK) == [p.stem for p in WORKFLOWS]
+    """Under the pack's label (side bar and page heading), a card per workflow: its thumbnail (with our caption) and
+    its file name (check_template_cards)."""
+    check_template_cards(frontend.template_cards(template_label()), frontend.version)
+    assert frontend.page.get_by_role("dialog").get_by_text(template_label(), exact=True).count() >= 2
     frontend.screenshot(frontend.screens / "template_browser.png", fit=False)
     _docs_screenshot(frontend, "template_browser.png")
     frontend.page.keyboard.press("Escape")
@@ -208,7 +233,7 @@ def test_workflow_loads_and_converts_like_avgen(frontend, path):
     workflow = json.loads(path.read_text(encoding="utf-8"))
     errors_before = len(frontend.console_errors), len(frontend.page_errors)
     blocked_before = len(frontend.blocked)
-    frontend.open_template(PACK, path.stem, len(workflow["nodes"]))
+    frontend.open_template(PACK, template_label(), path.stem, len(workflow["nodes"]))
     downloads = {m["url"] for n in workflow["nodes"] for m in n.get("properties", {}).get("models", [])}
     # The frontend may ask a properties.models URL for the file's size (blocked here); nothing else leaves.
     assert set(frontend.blocked[blocked_before:]) <= downloads
