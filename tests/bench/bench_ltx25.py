@@ -199,8 +199,9 @@ def diffusion_child(spec: dict) -> dict:
                 x = meter.section(f"stage 5 step {i + 1}", sampling_step, model, context, x, step, following)
             shapes = {"latent_padded": list(padded.shape[2:]), "stage4_input": list(features.shape[1:4]),
                       "context": list(context.shape[1:4]), "pixels": list(x.shape[2:])}
-    volumes = {name: math.prod(ghosted.shape[2:]) if name == "stages 1-3" else math.prod(
-        features.shape[1:4]) if name == "stage 4" else math.prod(x.shape[2:]) for name in meter.seconds}
+    # what each section's cost scales with: the latent (ghost frames in), the stage-4 input, the pixels
+    volumes = {name: math.prod(x.shape[2:]) for name in meter.seconds}
+    volumes.update({"stages 1-3": math.prod(ghosted.shape[2:]), "stage 4": math.prod(features.shape[1:4])})
     return {**meter.result(), **shapes, "volumes": volumes, "params": param_count(model),
             "weights_mib": bm.weight_mib(model)}
 
