@@ -1,25 +1,26 @@
 """The audio-video offset at the start and at the end of a clip that is only ever seen a block at a time.
 
-Keeps the first and the last `seconds` of the stream (frames area-reduced to the size media.sync analyses anyway,
-and the sound) and measures each window with media.sync.measure_offset: memory is two windows, whatever the clip's
-length.
+Keeps the first and the last `seconds` of the stream (the frames' luma, area-reduced to the size media.sync
+analyses anyway, and the sound) and measures each window with media.sync.measure_offset, which sees the luma as a
+grey picture (the luma weights sum to 1, and area reduction commutes with them, so it measures what it would on
+the frames, up to rounding): memory is two small windows, whatever the clip's length.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .sync import ANALYSIS_SIZE, SyncMeasurement, measure_offset
+from .sync import ANALYSIS_SIZE, LUMA, SyncMeasurement, measure_offset
 
 
-def _small(frames: torch.Tensor) -> torch.Tensor:
-    """(f, H, W, 3) -> (f, h, w, 3) with max(h, w) <= ANALYSIS_SIZE (area average; unchanged when small)."""
-    x = frames.detach().to("cpu", torch.float32)
-    scale = ANALYSIS_SIZE / max(x.shape[1:3])
-    if scale >= 1.0:
-        return x.clone()
-    size = (max(1, round(x.shape[1] * scale)), max(1, round(x.shape[2] * scale)))
-    return F.interpolate(x.permute(0, 3, 1, 2), size=size, mode="area").permute(0, 2, 3, 1)
+def _small_luma(frames: torch.Tensor) -> torch.Tensor:
+    """(f, H, W, 3) -> (f, h, w, 1) luma with max(h, w) <= ANALYSIS_SIZE (area average; full size when small)."""
+    y = (frames.detach().to("cpu", torch.float32) * torch.tensor(LUMA)).sum(-1)[:, None]
+    scale = ANALYSIS_SIZE / max(y.shape[-2:])
+    if scale < 1.0:
+        y = F.interpolate(y, size=(max(1, round(y.shape[-2] * scale)), max(1, round(y.shape[-1] * scale))),
+                          mode="area")
+    return y.permute(0, 2, 3, 1).contiguous()
 
 
 class SyncWindows:
@@ -37,7 +38,7 @@ class SyncWindows:
         return round(last * self.rate / self.fps) - round(first * self.rate / self.fps)
 
     def add(self, frames: torch.Tensor, audio: torch.Tensor) -> None:
-        small, first = _small(frames), self.frames_seen
+        small, first = _small_luma(frames), self.frames_seen
         self.frames_seen += frames.shape[0]
         room = self.window - sum(f.shape[0] for f in self.head_frames)
         if room > 0:
@@ -55,6 +56,7 @@ class SyncWindows:
         """(offset over the first window, offset over the last window)."""
         if not self.frames_seen:
             raise ValueError("no frames were added")
-        head = measure_offset(torch.cat(self.head_frames), torch.cat(self.head_audio, -1), self.rate, self.fps)
-        tail = measure_offset(self.tail_frames, self.tail_audio, self.rate, self.fps)
+        head = torch.cat(self.head_frames)
+        head = measure_offset(head.expand(-1, -1, -1, 3), torch.cat(self.head_audio, -1), self.rate, self.fps)
+        tail = measure_offset(self.tail_frames.expand(-1, -1, -1, 3), self.tail_audio, self.rate, self.fps)
         return head, tail
