@@ -69,6 +69,7 @@ from test_shipped_workflows import (
     FPS,
     FRAMES,
     HEIGHT,
+    LONG_FRAMES,
     TEMPORAL_ROUNDS,
     TWO_STAGE_SCALE,
     WIDTH,
@@ -80,8 +81,9 @@ from test_shipped_workflows import (
 PACK = "ComfyUI-AVGen"  # the folder name in custom_nodes (runner/object_info.py PACK_PYTHON_MODULE)
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.json"))
 RUN_TIMEOUT_S = 300
-SAVE_NODE = "AVGenAudioSyncSave"
-SAMPLERS = frozenset(name for name in NODE_CLASS_MAPPINGS if name.endswith("Sampler"))  # step progress, previews
+MP4_WRITERS = frozenset({"AVGenAudioSyncSave", "AVGenLongVideo"})  # the node that writes a workflow's mp4
+# step progress and live previews: the samplers, and the long video node (it samples chunk after chunk itself)
+SAMPLERS = frozenset(name for name in NODE_CLASS_MAPPINGS if name.endswith("Sampler")) | {"AVGenLongVideo"}
 PREVIEW_EVENT = 1  # server.py BinaryEventTypes.PREVIEW_IMAGE: a JPEG preview
 MISSING_CHECKPOINT = "ltx-2.3-22b-distilled-1.1.safetensors"  # released, never in the tiny folders
 
@@ -252,7 +254,7 @@ def expected_video(path: Path) -> tuple[int, int, int, float]:
     if path.stem == "avgen_video_to_audio":  # the input video's own frames
         return example_media.WIDTH, example_media.HEIGHT, FRAMES, float(example_media.FPS)
     scale = TWO_STAGE_SCALE if "two_stage" in path.stem or "ltx25" in path.stem else 1
-    frames = FRAMES + (EXTENDED_FRAMES if path.stem == "avgen_extend" else 0)
+    frames = LONG_FRAMES.get(path.stem, FRAMES + (EXTENDED_FRAMES if path.stem == "avgen_extend" else 0))
     rounds = TEMPORAL_ROUNDS.get(path.stem, 0)
     return scale * WIDTH, scale * HEIGHT, (frames - 1) * 2 ** rounds + 1, FPS * 2 ** rounds
 
@@ -295,7 +297,7 @@ def test_shipped_workflow_runs_in_comfyui(server, path):
     entry, messages = run(server, prompt)
     check_success(entry, messages)
     base = server.process.base_dir
-    save = node_of(prompt, SAVE_NODE)
+    (save,) = [i for i, entry in prompt.items() if entry["class_type"] in MP4_WRITERS]
     saved = entry["outputs"][save]
     (reference,) = saved["images"]
     assert reference["type"] == "output" and saved["animated"] == [True]
@@ -306,8 +308,8 @@ def test_shipped_workflow_runs_in_comfyui(server, path):
     executed = [d["node"] for kind, d in messages if kind == "executed"]
     assert save in executed
     _check_mp4(ui_file(base, reference), *expected_video(path))
-    check_progress(prompt, messages, any("preview_vae" in e["inputs"] for e in prompt.values()
-                                         if e["class_type"] in SAMPLERS))
+    check_progress(prompt, messages, any("preview_vae" in e["inputs"] or e["class_type"] == "AVGenLongVideo"
+                                         for e in prompt.values() if e["class_type"] in SAMPLERS))
 
 
 def test_interrupt_stops_the_sampler_and_the_next_prompt_runs(server):
