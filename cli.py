@@ -1,6 +1,7 @@
 """`avgen`: run, check, convert and list ComfyUI-AVGen workflows without ComfyUI.
 
     avgen run WORKFLOW.json [--set NODE.INPUT=VALUE ...] [--output-dir DIR] [--models-dir DIR] [--input-dir DIR]
+              [--vram-budget GB]
     avgen validate WORKFLOW.json [--set ...]      every check, nothing runs
     avgen convert WORKFLOW.json --to api          print the API prompt
     avgen nodes                                   the available nodes by category
@@ -32,6 +33,16 @@ from .runner.widgets import ordered_inputs
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 
 
+def _budget_gb(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GB, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of GB >= 0 (0 = no limit), got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", "-v", action="store_true", help="show tracebacks of errors")
@@ -47,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="avgen", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", parents=[common, dirs, overrides], help="run a workflow")
+    run = commands.add_parser("run", parents=[common, dirs, overrides], help="run a workflow")
+    run.add_argument("--vram-budget", type=_budget_gb, metavar="GB",
+                     help="device memory the DiT's and Gemma's weights may take; the blocks that do not fit stream "
+                          "from CPU memory (default $AVGEN_VRAM_BUDGET_GB, else 0: no limit)")
     commands.add_parser("validate", parents=[common, dirs, overrides], help="check a workflow without running it")
     convert = commands.add_parser("convert", parents=[common, overrides], help="print the API prompt of a workflow")
     convert.add_argument("--to", choices=["api"], required=True, help="target format")
@@ -171,7 +185,7 @@ def main(argv=None, node_classes=None, display_names=None) -> int:
     args = _parser().parse_args(argv)
     directories = {name: getattr(args, name, None) for name in ("models_dir", "output_dir", "input_dir")}
     try:
-        with comfy_adapter.configured(**directories):
+        with comfy_adapter.configured(**directories, vram_budget_gb=getattr(args, "vram_budget", None)):
             return _COMMANDS[args.command](args, node_classes, display_names)
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,28 +55,32 @@ class _Settings:
     temp_dir: Path | None = None
     cache_dir: Path | None = None
     input_dir: Path | None = None
+    vram_budget_gb: float | None = None
     interrupt_requested: bool = False
 
 
 _settings = _Settings()
 
 
-def configure(models_dir=None, output_dir=None, temp_dir=None, cache_dir=None, input_dir=None) -> None:
-    """Switch to standalone mode with these directories (None keeps env var / default)."""
+def configure(models_dir=None, output_dir=None, temp_dir=None, cache_dir=None, input_dir=None,
+              vram_budget_gb=None) -> None:
+    """Switch to standalone mode with these directories and device memory budget (None keeps env var / default)."""
     _settings.standalone = True
     _settings.models_dir = Path(models_dir) if models_dir else None
     _settings.output_dir = Path(output_dir) if output_dir else None
     _settings.temp_dir = Path(temp_dir) if temp_dir else None
     _settings.cache_dir = Path(cache_dir) if cache_dir else None
     _settings.input_dir = Path(input_dir) if input_dir else None
+    _settings.vram_budget_gb = None if vram_budget_gb is None else float(vram_budget_gb)
 
 
 @contextlib.contextmanager
-def configured(models_dir=None, output_dir=None, temp_dir=None, cache_dir=None, input_dir=None):
+def configured(models_dir=None, output_dir=None, temp_dir=None, cache_dir=None, input_dir=None,
+               vram_budget_gb=None):
     """`configure()` for the duration of a `with` block, then restore the previous settings."""
     saved = _Settings(**vars(_settings))
     configure(models_dir=models_dir, output_dir=output_dir, temp_dir=temp_dir, cache_dir=cache_dir,
-              input_dir=input_dir)
+              input_dir=input_dir, vram_budget_gb=vram_budget_gb)
     try:
         yield
     finally:
@@ -495,3 +500,125 @@ def free_memory(bytes_needed: int, device=None) -> None:
         comfy.model_management.free_memory(bytes_needed, device or comfy.model_management.get_torch_device())
         return
     soft_empty_cache()
+
+
+# --- model memory: block streaming and ComfyUI's model manager ------------------------------------------------------
+
+VRAM_BUDGET_ENV = "AVGEN_VRAM_BUDGET_GB"
+
+
+def vram_budget_gb() -> float:
+    """Standalone: the device memory (GB) model weights may take when a loader leaves it automatic: configure() >
+    $AVGEN_VRAM_BUDGET_GB > 0 (no limit: models load whole). Inside ComfyUI 0: its model manager decides."""
+    if in_comfyui():
+        return 0.0
+    if _settings.vram_budget_gb is not None:
+        return _settings.vram_budget_gb
+    raw = os.environ.get(VRAM_BUDGET_ENV, "").strip()
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        raise ValueError(f"{VRAM_BUDGET_ENV}={raw!r}: expected a number of GB (0 = no limit)") from None
+
+
+class ManagedModel:
+    """A model with block streaming (models.streaming) as ComfyUI's model manager sees its loaded models: the part
+    of the ModelPatcher interface that comfy.model_management.LoadedModel, `load_models_gpu` and `free_memory`
+    use. ComfyUI says how much device memory the weights may take (`partially_load`) and takes it back
+    (`partially_unload`, `detach`); the streaming turns that into resident and streamed blocks. `cap_bytes` (the
+    loader's budget, None: none) bounds what ComfyUI may give, streamed blocks in flight included.
+
+    The model is held weakly: the model cache owns it, and ComfyUI forgets it once it is gone."""
+
+    parent = None
+
+    def __init__(self, model, cap_bytes: int | None):
+        import torch
+
+        self._model = weakref.ref(model)
+        self.cap_bytes = cap_bytes
+        self.load_device = model.block_streaming.device
+        self.offload_device = torch.device("cpu")
+
+    @property
+    def model(self):
+        return self._model()
+
+    @property
+    def streaming(self):
+        return self._model().block_streaming
+
+    def model_size(self) -> int:
+        return self.streaming.total_bytes
+
+    def loaded_size(self) -> int:
+        return self.streaming.device_bytes()
+
+    def current_loaded_device(self):
+        return self.load_device if self.streaming.placed else self.offload_device
+
+    def model_dtype(self):
+        return self._model().dtype
+
+    def model_patches_to(self, device_or_dtype) -> None:
+        """No patches: LoRAs are applied in the forward pass."""
+
+    def model_patches_models(self) -> list:
+        return []
+
+    def lowvram_patch_counter(self) -> int:
+        return 0
+
+    def is_clone(self, other) -> bool:
+        return other is self
+
+    def _resident_within(self, weight_bytes: float) -> int:
+        streaming = self.streaming
+        resident = streaming.resident_blocks_for(max(0, int(min(weight_bytes, 2**62))), reserve_slots=False)
+        if self.cap_bytes is not None:
+            resident = min(resident, streaming.resident_blocks_for(self.cap_bytes))
+        return resident
+
+    def partially_load(self, device_to, extra_memory=0, force_patch_weights=False) -> int:
+        """Take up to `extra_memory` more bytes of device memory; returns the bytes loaded."""
+        before = self.loaded_size()
+        self.streaming.place(self._resident_within(before + extra_memory))
+        return self.loaded_size() - before
+
+    def partially_unload(self, device_to, memory_to_free=0, force_patch_weights=False) -> int:
+        """Give back at least `memory_to_free` bytes where streaming more blocks can; returns the bytes freed."""
+        before = self.loaded_size()
+        self.streaming.place(min(self.streaming.resident, self._resident_within(before - memory_to_free)))
+        return before - self.loaded_size()
+
+    def detach(self, unpatch_all=True):
+        self.streaming.offload()
+        return self.model
+
+    def load(self) -> None:
+        """Have ComfyUI load the model (making room by unloading others as it does for its own models)."""
+        import comfy.model_management
+
+        comfy.model_management.load_models_gpu([self], memory_required=self.streaming.slot_bytes())
+
+
+_managed: dict[int, ManagedModel] = {}
+
+
+def manage_model_memory(model, cap_bytes: int | None = None) -> None:
+    """Inside ComfyUI: make `model` (which has `block_streaming`) one of ComfyUI's loaded models from its next
+    forward on, so ComfyUI unloads other models to make room for it and unloads it (wholly or block by block) when
+    another model needs room; its weights take at most `cap_bytes` of device memory (None: what ComfyUI gives).
+    Standalone: the streaming keeps within `cap_bytes` itself."""
+    streaming = model.block_streaming
+    if not in_comfyui():
+        streaming.set_budget(cap_bytes)
+        return
+    managed = _managed.get(id(model))
+    if managed is None:
+        managed = _managed[id(model)] = ManagedModel(model, cap_bytes)
+        weakref.finalize(model, _managed.pop, id(model), None)
+        streaming.on_demand = managed.load
+    managed.cap_bytes = cap_bytes
+    if streaming.placed and cap_bytes is not None:
+        streaming.place(min(streaming.resident, streaming.resident_blocks_for(cap_bytes)))

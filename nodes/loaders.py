@@ -7,12 +7,15 @@ starts with the node id and says where the file goes.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
+from torch import nn
 
 from ..models.checkpoint import CheckpointError, CheckpointFile
 from ..models.family import inspect_checkpoint, is_gemma4_file, one_family
 from ..models.ltx import LTXCheckpoint, open_ltx
+from ..models.streaming import StreamingError, bytes_from_gb, stream_blocks
 from ..models.text.gemma_source import GemmaSource, open_text_encoder
 from ..tiny import builtin
 from . import comfy_adapter, model_cache
@@ -58,6 +61,41 @@ def resolve_dtype(node: str, choice: str, device: torch.device) -> torch.dtype:
     if choice not in DTYPES:
         raise NodeInputError(node, f"dtype {choice!r} is not one of auto, {', '.join(DTYPES)}, fp8")
     return DTYPES[choice]
+
+
+def weight_budget(node: str, budget_gb: float) -> int | None:
+    """Device memory (bytes) a loader's model weights may take: the widget's GB, else (0) the standalone runner's
+    --vram-budget; None: no limit of ours (inside ComfyUI its model manager still decides)."""
+    try:
+        return bytes_from_gb(budget_gb) or bytes_from_gb(comfy_adapter.vram_budget_gb())
+    except (StreamingError, ValueError) as exc:
+        raise NodeInputError(node, f"vram_budget_gb: {exc}") from exc
+
+
+def streams_blocks(budget: int | None) -> bool:
+    """Whether a model is loaded on the CPU with block streaming: always inside ComfyUI (its model manager places
+    it), standalone only under a budget."""
+    return budget is not None or comfy_adapter.in_comfyui()
+
+
+def load_placed(load: Callable[[torch.device], nn.Module], blocks_name: str, device: torch.device,
+                budget: int | None, pin: bool | None = None) -> nn.Module:
+    """`load(device)` the model with repeated blocks `blocks_name`, or, when it streams blocks under `budget`,
+    `load(cpu)` with its blocks streamed to `device` (`pin`: see models.streaming). Then `place_within`."""
+    if not streams_blocks(budget):
+        return load(device)
+    model = load(torch.device("cpu"))
+    stream_blocks(model, blocks_name, device, pin=pin)
+    return model
+
+
+def place_within(model: nn.Module, budget: int | None) -> nn.Module:
+    """Keep a streaming model's weights within `budget` bytes of device memory (a cached model gets the budget of
+    the run that asks for it); inside ComfyUI through its model manager. A model without streaming is left as
+    it is."""
+    if model.block_streaming is not None:
+        comfy_adapter.manage_model_memory(model, budget)
+    return model
 
 
 def check_device(node: str, device: str | None) -> None:
@@ -280,6 +318,13 @@ class AVGenCheckpointLoader:
             "optional": {
                 "audio_vae_name": ([FROM_CHECKPOINT] + vae_files, {
                     "tooltip": "Audio VAE + vocoder: from vae_name's file or the checkpoint, or a file in vae/."}),
+                "vram_budget_gb": ("FLOAT", {
+                    "default": 0.0, "min": 0.0, "max": 1024.0, "step": 0.5,
+                    "tooltip": "GPU memory the DiT's weights may take, in GB; the transformer blocks that do not "
+                               "fit stay in CPU memory and are streamed to the GPU one at a time as they run "
+                               "(same results, slower). 0: automatic (ComfyUI's memory management, its --lowvram "
+                               "/ --novram / --highvram flags; standalone: the runner's --vram-budget, else "
+                               "everything on the GPU)."}),
             },
         }
 
@@ -288,8 +333,9 @@ class AVGenCheckpointLoader:
         return validation_result(check_checkpoint_inputs, ckpt_name=ckpt_name, vae_name=vae_name, device=device,
                                  audio_vae_name=audio_vae_name)
 
-    def load(self, ckpt_name, vae_name, dtype, device, audio_vae_name=FROM_CHECKPOINT):
+    def load(self, ckpt_name, vae_name, dtype, device, audio_vae_name=FROM_CHECKPOINT, vram_budget_gb=0.0):
         device = resolve_device(CHECKPOINT_LOADER, device)
+        budget = weight_budget(CHECKPOINT_LOADER, vram_budget_gb)
         compute_dtype = resolve_dtype(CHECKPOINT_LOADER, dtype, device)
         path, checkpoint = _open_transformer_file(ckpt_name)
         video_file = _open_vae_file("vae_name", vae_name)
@@ -308,11 +354,18 @@ class AVGenCheckpointLoader:
         _check_one_family(used)
 
         weights = "fp8" if dtype == "fp8" else compute_dtype
-        key = model_cache.file_key(path, part="transformer", weights=weights, device=device)
-        if not model_cache.is_cached(key):  # another dtype / device of this file: drop it first
+        streamed = streams_blocks(budget)
+        key = model_cache.file_key(path, part="transformer", weights=weights, device=device, streamed=streamed)
+        if not model_cache.is_cached(key):  # another dtype / device / placement of this file: drop it first
             same_file = model_cache.file_key(path)
             model_cache.release(lambda k: k.startswith(same_file + "|") and "part=transformer" in k)
-        transformer = model_cache.get_or_load(key, lambda: _load_transformer(checkpoint, ckpt_name, weights, device))
+
+        def load_on(target: torch.device):
+            return _load_transformer(checkpoint, ckpt_name, weights, target)
+
+        transformer = model_cache.get_or_load(
+            key, lambda: load_placed(load_on, "transformer_blocks", device, budget))
+        place_within(transformer, budget)
         model = ModelHandle(checkpoint, transformer, key, compute_dtype, device)
         return (
             model,

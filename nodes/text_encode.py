@@ -32,6 +32,7 @@ from ..models.text.text_embedder import TextEmbedder, load_split_text_embedder
 from . import comfy_adapter, model_cache, prompt_cache
 from .errors import NodeInputError
 from .input_checks import validation_result, within_widgets
+from .loaders import load_placed, place_within, weight_budget
 from .types import CONDITIONING, MODEL, TEXT_ENCODER, Conditioning, ModelHandle, TextEncoderHandle
 
 NODE = "AVGenTextEncode"
@@ -112,10 +113,17 @@ def _gemma_source(encoder: TextEncoderHandle):
     from the cache when keep_loaded is now off."""
     key = _gemma_key(encoder)
 
+    def load_on(device: torch.device):
+        if device.type == "cuda":
+            comfy_adapter.free_memory(_gemma_bytes(encoder), device)
+        return _source(encoder).load(encoder.dtype, device)
+
     def load():
-        if encoder.device.type == "cuda":
-            comfy_adapter.free_memory(_gemma_bytes(encoder), encoder.device)
-        return _source(encoder).load(encoder.dtype, encoder.device)
+        """Whole on its device; inside ComfyUI (or under the runner's --vram-budget) on the CPU with its layers
+        streamed and placed by ComfyUI's model manager. Pinned host memory only for a Gemma that stays loaded."""
+        budget = weight_budget(NODE, 0.0)
+        gemma = load_placed(load_on, "layers", encoder.device, budget, pin=None if encoder.keep_loaded else False)
+        return place_within(gemma, budget)
 
     if encoder.keep_loaded:
         return (lambda: model_cache.get_or_load(key, load)), True

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..streaming import BlockStreaming, blocks_in_turn
+
 RopeTables = tuple[torch.Tensor, torch.Tensor]
 FULL_ATTENTION = "full_attention"
 SLIDING_ATTENTION = "sliding_attention"
@@ -231,6 +233,7 @@ class GemmaTextStack(nn.Module):
         self.embed_tokens = nn.Embedding(vocab_size, hidden_size)
         self.layers = nn.ModuleList(layers)
         self.norm = GemmaRMSNorm(hidden_size, eps, norm_offset)
+        self.block_streaming: BlockStreaming | None = None  # set by models.streaming.stream_blocks
 
     @property
     def dtype(self) -> torch.dtype:
@@ -238,6 +241,9 @@ class GemmaTextStack(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the stack computes (with block streaming: also while its weights are offloaded)."""
+        if self.block_streaming is not None:
+            return self.block_streaming.device
         return self.embed_tokens.weight.device
 
     def token_ids_to_embed(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -259,6 +265,7 @@ class GemmaTextStack(nn.Module):
         Returns (L + 1, B, S, hidden) in the weight dtype: the scaled embedding output, the output of every layer
         but the last, and the final-norm output of the last layer; padding positions set to 0.
         """
+        layers = blocks_in_turn(self.block_streaming, self.layers)
         input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
         x = self.embed(input_ids)
         ropes = self.rope_tables(torch.arange(input_ids.shape[1], device=self.device), x.dtype)
@@ -266,7 +273,7 @@ class GemmaTextStack(nn.Module):
         biases = {FULL_ATTENTION: full_bias, SLIDING_ATTENTION: sliding_bias}
 
         states = [x]
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(layers):
             x = layer(x, ropes[layer.layer_type], biases[layer.layer_type])
             states.append(self.norm(x) if i == len(self.layers) - 1 else x)
         keep = attention_mask.bool()[None, :, :, None]
@@ -280,6 +287,7 @@ class GemmaTextStack(nn.Module):
         """Run new tokens (B, S) (no padding) at positions cache.length.. after the cached ones, add their keys and
         values to `cache`, and return the logits of the last token, (B, vocab) float32: the final-normed hidden
         state times the (tied) embedding matrix in the weight dtype, then cast, as Hugging Face's generate does."""
+        layers = blocks_in_turn(self.block_streaming, self.layers)
         input_ids = input_ids.to(self.device)
         start, count = cache.length, input_ids.shape[1]
         x = self.embed(input_ids)
@@ -288,7 +296,7 @@ class GemmaTextStack(nn.Module):
         keys = torch.arange(start + count, device=self.device)
         full_bias, sliding_bias = position_biases(queries, keys, self.sliding_window, x.dtype)
         biases = {FULL_ATTENTION: full_bias, SLIDING_ATTENTION: sliding_bias}
-        for layer, layer_cache in zip(self.layers, cache.layers):
+        for layer, layer_cache in zip(layers, cache.layers):
             x = layer(x, ropes[layer.layer_type], biases[layer.layer_type], layer_cache)
         cache.length += count
         return F.linear(self.norm(x[:, -1]), self.embed_tokens.weight).float()

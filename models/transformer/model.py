@@ -13,6 +13,7 @@ from ..fp8 import swap_fp8_linears
 from ..layers import context_mask_bias, strength_mask_bias
 from ..nvfp4 import keep_float32_scales, swap_nvfp4_linears
 from ..rope import rope_cos_sin
+from ..streaming import BlockStreaming, blocks_in_turn
 from .block import AV_SCALE_SHIFT_ROWS, AVTransformerBlock, StreamState
 from .config import TransformerConfig
 from .inputs import PerturbationMasks, StreamInput
@@ -41,6 +42,7 @@ class AVTransformer(nn.Module):
         super().__init__()
         c = self.config = config
         self._projected_contexts: dict | None = None  # set inside `reusing_text_context`
+        self.block_streaming: BlockStreaming | None = None  # set by models.streaming.stream_blocks
         dv, da, n = c.video_dim, c.audio_dim, c.adaln_params
         self.patchify_proj = nn.Linear(c.video_in_channels, dv)
         self.audio_patchify_proj = nn.Linear(c.audio_in_channels, da)
@@ -98,6 +100,9 @@ class AVTransformer(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the model computes (with block streaming: also while its weights are offloaded)."""
+        if self.block_streaming is not None:
+            return self.block_streaming.device
         return self.patchify_proj.weight.device
 
     def _stream_modules(self, audio: bool) -> dict:
@@ -201,9 +206,10 @@ class AVTransformer(nn.Module):
         if not (video.enabled or audio.enabled):
             raise ValueError("at least one of the video and audio streams must be enabled")
         masks = PerturbationMasks(perturbations, batch, self.config.num_layers)
+        blocks = blocks_in_turn(self.block_streaming, self.transformer_blocks)
         v = self._prepare(video, audio, False)
         a = self._prepare(audio, video, True)
-        for index, block in enumerate(self.transformer_blocks):
+        for index, block in enumerate(blocks):
             v.x, a.x = block(v, a, masks, index)
         return (self._output(v, False) if video.enabled else None,
                 self._output(a, True) if audio.enabled else None)

@@ -1,0 +1,382 @@
+"""Block streaming (models/streaming.py): bit-identical results on the golden DiT and Gemma cases with 0, some and
+all blocks resident, placement and release of the weights, file pages handed back, budgets through the loaders and
+the runner, and ComfyUI's model manager driving a streamed model (a real ComfyUI, where COMFYUI_DIR is set).
+
+On this CPU-only machine the "device" is the host, so the copy to the device is also emulated with a copying
+`_to_device` (`copying` fixture): every swap of a block's tensors then really happens."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from golden import compare, discover_cases
+from node_fixtures import TINY_GEMMA, TINY_LTX23, require_tiny_models
+from node_fixtures import *  # noqa: F401,F403  (models_dir, cache_dir fixtures)
+from parity.transformer25_cases import _stream as stream25
+from parity.transformer_cases import _stream as stream2
+
+from comfyui_avgen import cli
+from comfyui_avgen.models.checkpoint import CheckpointFile
+from comfyui_avgen.models.streaming import (
+    SLOTS, BlockStreaming, FilePages, StreamingError, blocks_in_turn, bytes_from_gb, stream_blocks,
+)
+from comfyui_avgen.models.text.gemma3_loader import load_gemma3
+from comfyui_avgen.models.text.gemma_source import open_text_encoder
+from comfyui_avgen.models.text.tokenizer import GemmaTokenizer
+from comfyui_avgen.models.transformer import load_transformer
+from comfyui_avgen.nodes import comfy_adapter, model_cache, text_encode
+from comfyui_avgen.nodes.errors import NodeInputError
+from comfyui_avgen.nodes.loaders import FROM_CHECKPOINT, AVGenCheckpointLoader, AVGenTextEncoderLoader
+
+DIT_COMPONENTS = ("transformer", "transformer25")
+GEMMA_COMPONENTS = ("gemma3", "gemma4_text_encoder")
+
+
+def cases(components):
+    found = [c for c in discover_cases() if c.component in components]
+    return pytest.mark.parametrize("case", found, ids=[c.name for c in found])
+
+
+@pytest.fixture(params=[False, True], ids=["in_place", "copying"])
+def copying(request, monkeypatch):
+    """True: the transfer to the device makes a copy, as on a GPU (the CPU's transfer returns the tensor itself)."""
+    if request.param:
+        monkeypatch.setattr(BlockStreaming, "_to_device", lambda self, tensor: tensor.clone())
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def empty_model_cache():
+    model_cache.release()
+    yield
+    model_cache.release()
+
+
+def budget_for(streaming: BlockStreaming, resident: int) -> int:
+    """The smallest budget that keeps `resident` blocks on the device while the others stream."""
+    return streaming.fixed_bytes + streaming.slot_bytes() + sum(streaming.block_bytes[:resident])
+
+
+def same(got, want) -> bool:
+    return all((g is None and w is None) or torch.equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+# --- golden cases: streamed == resident, bit for bit ------------------------------------------------------------
+
+
+def dit_run(case):
+    """(model loaded on the CPU, forward of the case's inputs)."""
+    x = case.inputs()
+    if case.component == "transformer":
+        path, stream = case.checkpoint, stream2
+    else:
+        path, stream = case.family_dir / case.args["checkpoint_file"], stream25
+    video, audio = stream(x, "video"), stream(x, "audio")
+    model = load_transformer(CheckpointFile(str(path)))
+    return model, lambda: model(video, audio, case.args.get("perturbations"))
+
+
+@cases(DIT_COMPONENTS)
+def test_streamed_dit_is_bit_identical_to_resident(case, copying):
+    model, forward = dit_run(case)
+    resident_out = forward()
+    streaming = stream_blocks(model, "transformer_blocks", "cpu", budget_bytes=0)
+    layers = len(streaming.blocks)
+    assert streaming.resident == 0
+    for resident in (0, layers // 2, layers):
+        streaming.place(resident)
+        for _ in range(2):  # the second forward starts from the block prefetched by the first
+            out = forward()
+            assert same(out, resident_out), f"{resident} of {layers} blocks resident"
+    velocities = dict(zip(("video_velocity", "audio_velocity"), out))
+    assert all(r.ok for r in compare(case, velocities) if r.name in velocities)
+
+
+def gemma_run(case):
+    if case.component == "gemma3":
+        gemma = load_gemma3(case.gemma_dir, dtype=torch.float32)
+        ids, mask = GemmaTokenizer.from_pretrained(case.gemma_dir).encode(case.args["prompts"])
+    else:
+        source = open_text_encoder(case.family_dir / "text_encoder.safetensors")
+        gemma = source.load(torch.float32)
+        ids, mask = source.tokenizer().encode(case.args["prompts"])
+    return gemma, lambda: gemma(ids, mask)
+
+
+@cases(GEMMA_COMPONENTS)
+def test_streamed_gemma_is_bit_identical_to_resident(case, copying):
+    gemma, forward = gemma_run(case)
+    resident_out = forward()
+    streaming = stream_blocks(gemma, "layers", "cpu", budget_bytes=0)
+    layers = len(streaming.blocks)
+    for resident in (0, layers // 2, layers):
+        streaming.place(resident)
+        out = forward()
+        assert torch.equal(out, resident_out), f"{resident} of {layers} layers resident"
+    assert all(r.ok for r in compare(case, {"hidden_states": out}) if r.name == "hidden_states")
+
+
+def test_streamed_gemma_generates_the_same_logits_with_a_kv_cache(copying):
+    require_tiny_models()
+    gemma = load_gemma3(TINY_GEMMA, dtype=torch.float32)
+    ids = torch.tensor([[2, 10, 20, 30, 40]])
+
+    def logits():
+        cache = gemma.new_cache()
+        return torch.cat([gemma.next_token_logits(ids[:, :3], cache), gemma.next_token_logits(ids[:, 3:], cache)])
+
+    want = logits()
+    stream_blocks(gemma, "layers", "cpu", budget_bytes=0)
+    assert torch.equal(logits(), want)
+
+
+# --- placement ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_dit():
+    require_tiny_models()
+    case = next(c for c in discover_cases() if c.component == "transformer" and c.family == "ltx23")
+    return dit_run(case)
+
+
+class Toy(nn.Module):
+    """A head and eight equal blocks (1088 bytes each)."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(16, 16)
+        self.blocks = nn.ModuleList(nn.Linear(16, 16) for _ in range(8))
+
+
+def test_budget_arithmetic():
+    streaming = BlockStreaming(Toy(), "blocks", "cpu")
+    layers, block = 8, 16 * 17 * 4
+    assert streaming.block_bytes == [block] * layers and streaming.fixed_bytes == block
+    assert streaming.total_bytes == 9 * block and streaming.slot_bytes() == SLOTS * block
+    assert streaming.resident_blocks_for(None) == layers
+    assert streaming.resident_blocks_for(streaming.total_bytes) == layers
+    assert streaming.resident_blocks_for(streaming.total_bytes - 1) == layers - SLOTS - 1
+    assert streaming.resident_blocks_for(streaming.total_bytes - 1, reserve_slots=False) == layers - 1
+    assert streaming.resident_blocks_for(0) == 0
+    assert streaming.resident_blocks_for(budget_for(streaming, 3) - 1) == 2
+    assert streaming.resident_blocks_for(budget_for(streaming, 3)) == 3
+    with pytest.raises(StreamingError, match=">= 0"):
+        streaming.resident_blocks_for(-1)
+    assert bytes_from_gb(0) is None and bytes_from_gb(None) is None and bytes_from_gb(1.5) == 1_500_000_000
+    with pytest.raises(StreamingError, match="0 = automatic"):
+        bytes_from_gb(-2)
+
+
+def test_streaming_needs_a_model_on_the_cpu():
+    require_tiny_models()
+    from comfyui_avgen.models.checkpoint import build_on_meta
+    from comfyui_avgen.models.transformer import build_transformer
+
+    model = build_on_meta(lambda: build_transformer(CheckpointFile(str(TINY_LTX23)).config))
+    with pytest.raises(StreamingError, match="loaded on the CPU"):
+        stream_blocks(model, "transformer_blocks", "cpu")
+
+
+def weights_seen_in_forward(model) -> list[set[int]]:
+    """For each block run, the data pointers of its weights during its forward (recorded by forward pre-hooks)."""
+    seen: list[set[int]] = []
+    for block in model.transformer_blocks:
+        block.register_forward_pre_hook(lambda m, _: seen.append({p.data_ptr() for p in m.parameters()}))
+    return seen
+
+
+def test_streamed_blocks_hold_device_copies_only_during_their_forward(tiny_dit, monkeypatch):
+    monkeypatch.setattr(BlockStreaming, "_to_device", lambda self, tensor: tensor.clone())
+    model, forward = tiny_dit
+    host = {name: p.data_ptr() for name, p in model.named_parameters()}
+    streaming = stream_blocks(model, "transformer_blocks", "cpu", budget_bytes=0)
+    assert model.device == torch.device("cpu") and not streaming.placed
+    seen = weights_seen_in_forward(model)
+    forward()
+    assert streaming.placed and streaming.device_bytes() == streaming.fixed_bytes
+    host_blocks = [{p.data_ptr() for p in b.parameters()} for b in model.transformer_blocks]
+    assert all(not (during & before) for during, before in zip(seen, host_blocks))  # copies while running...
+    blocks = {n: p.data_ptr() for n, p in model.named_parameters() if n.startswith("transformer_blocks.")}
+    assert blocks == {n: ptr for n, ptr in host.items() if n.startswith("transformer_blocks.")}  # ...host after
+    assert model.patchify_proj.weight.data_ptr() != host["patchify_proj.weight"]  # non-block weights on the device
+    streaming.offload()
+    assert {n: p.data_ptr() for n, p in model.named_parameters()} == host and streaming.device_bytes() == 0
+
+
+def test_a_failing_block_gives_its_weights_back(tiny_dit, monkeypatch):
+    monkeypatch.setattr(BlockStreaming, "_to_device", lambda self, tensor: tensor.clone())
+    model, forward = tiny_dit
+    streaming = stream_blocks(model, "transformer_blocks", "cpu", budget_bytes=0)
+    host = {n: p.data_ptr() for n, p in model.transformer_blocks.named_parameters()}
+
+    def fail(module, args):
+        raise RuntimeError("stop")
+
+    handle = model.transformer_blocks[1].register_forward_pre_hook(fail)
+    with pytest.raises(RuntimeError, match="stop"):
+        forward()
+    handle.remove()
+    assert {n: p.data_ptr() for n, p in model.transformer_blocks.named_parameters()} == host
+    forward()  # and the next forward runs
+    assert streaming.placed
+
+
+def test_ready_places_through_on_demand_after_an_offload(tiny_dit):
+    model, forward = tiny_dit
+    streaming = stream_blocks(model, "transformer_blocks", "cpu")
+    calls = []
+    streaming.on_demand = lambda: (calls.append(1), streaming.place(1))
+    want = forward()
+    assert calls == [1] and streaming.resident == 1
+    assert same(forward(), want) and calls == [1]  # placed: no second call
+    streaming.offload()
+    assert same(forward(), want) and calls == [1, 1]
+
+
+def test_without_streaming_the_blocks_are_the_list_itself(tiny_dit):
+    model, _ = tiny_dit
+    assert blocks_in_turn(None, model.transformer_blocks) is model.transformer_blocks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="page release uses /proc and madvise (Linux)")
+def test_file_pages_are_handed_back_and_read_again(tmp_path):
+    from safetensors.torch import save_file
+    from safetensors import safe_open
+
+    path = tmp_path / "w.safetensors"
+    save_file({"w": torch.arange(3 * 2**20, dtype=torch.float32)}, str(path))
+    with safe_open(str(path), "pt") as handle:
+        mapped = handle.get_tensor("w")
+        pages = FilePages()
+        ranges = pages.ranges([mapped, torch.ones(2**20)])  # the anonymous tensor is never a candidate
+        assert len(ranges) == 1 and ranges[0][1] >= mapped.numel() * 4 - 2 * 4096
+        total = mapped.sum().item()
+        pages.release(ranges)
+        assert mapped.sum().item() == total
+
+
+# --- loaders, text encode, runner ---------------------------------------------------------------------------------
+
+
+def load_dit(models_dir, budget_gb=0.0, **configured):
+    with comfy_adapter.configured(models_dir=models_dir, **configured):
+        model, _, _ = AVGenCheckpointLoader().load("tiny-ltx23.safetensors", FROM_CHECKPOINT, "auto", "cpu",
+                                                  FROM_CHECKPOINT, budget_gb)
+    return model.transformer
+
+
+def test_checkpoint_loader_streams_under_a_budget_and_changes_it_without_reloading(models_dir):
+    assert load_dit(models_dir).block_streaming is None  # standalone without a budget: whole on the device
+    streamed = load_dit(models_dir, 1e-9)
+    streaming = streamed.block_streaming
+    assert streaming is not None and streaming.resident == 0 and streaming.device == torch.device("cpu")
+    assert load_dit(models_dir, 1000.0) is streamed and streaming.resident == len(streaming.blocks)
+    assert load_dit(models_dir, vram_budget_gb=1e-9) is streamed and streaming.resident == 0  # the runner's flag
+    with pytest.raises(NodeInputError, match="vram_budget_gb"):
+        load_dit(models_dir, -1.0)
+
+
+def test_text_encode_streams_gemma_under_the_runner_budget(models_dir, cache_dir):
+    with comfy_adapter.configured(models_dir=models_dir, vram_budget_gb=1e-9):
+        model, _, _ = AVGenCheckpointLoader().load("tiny-ltx2.safetensors", FROM_CHECKPOINT, "auto", "cpu")
+        (encoder,) = AVGenTextEncoderLoader().load("gemma3_tiny", "auto", "cpu", True)
+        text_encode.AVGenTextEncode().encode(encoder, model, "a red ball", "")
+    gemma = model_cache.get_or_load(text_encode._gemma_key(encoder), lambda: None)
+    assert gemma.block_streaming is not None and gemma.block_streaming.resident == 0
+
+
+def test_runner_passes_the_budget_flag(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setitem(cli._COMMANDS, "run", lambda *args: seen.append(comfy_adapter.vram_budget_gb()) or 0)
+    assert cli.main(["run", str(tmp_path / "w.json"), "--vram-budget", "6.5"]) == 0
+    assert cli.main(["run", str(tmp_path / "w.json")]) == 0
+    assert seen == [6.5, 0.0]
+    with pytest.raises(SystemExit):
+        cli.main(["run", "w.json", "--vram-budget", "-1"])
+    monkeypatch.setenv(comfy_adapter.VRAM_BUDGET_ENV, "lots")
+    with comfy_adapter.configured(), pytest.raises(ValueError, match="number of GB"):
+        comfy_adapter.vram_budget_gb()
+
+
+# --- ComfyUI's model manager (a real ComfyUI on the CPU) ------------------------------------------------------------
+
+def comfy_python() -> tuple[str, str]:
+    comfy_dir = os.environ.get("COMFYUI_DIR")
+    if not comfy_dir:
+        pytest.skip("COMFYUI_DIR not set (tools/real_comfyui/setup.sh)")
+    python = os.environ.get("COMFYUI_PYTHON") or str(Path(comfy_dir) / ".venv" / "bin" / "python")
+    if not Path(python).exists():
+        pytest.skip(f"no ComfyUI Python at {python}")
+    return comfy_dir, python
+
+
+MANAGER_CHECK = textwrap.dedent("""
+    import site
+    import sys
+    comfy_dir, case_path, pack_site = sys.argv[1:4]
+    site.addsitedir(pack_site)  # the pack's editable install
+    sys.argv = [sys.argv[0], "--cpu"]
+    sys.path.insert(0, comfy_dir)
+    import torch
+    import comfy.options
+    comfy.options.enable_args_parsing()
+    import comfy.model_management as mm
+    import folder_paths  # noqa: F401  (the adapter now sees ComfyUI)
+    sys.path.insert(0, "tests")
+    from pathlib import Path
+    from golden import GoldenCase, _header_metadata
+    from parity.transformer_cases import _stream
+    from comfyui_avgen.models.checkpoint import CheckpointFile
+    from comfyui_avgen.models.streaming import stream_blocks
+    from comfyui_avgen.models.transformer import load_transformer
+    from comfyui_avgen.nodes import comfy_adapter
+
+    assert comfy_adapter.in_comfyui()
+    case = GoldenCase(Path(case_path), _header_metadata(Path(case_path)))
+    x = case.inputs()
+    model = load_transformer(CheckpointFile(str(case.checkpoint)))
+    forward = lambda: model(_stream(x, "video"), _stream(x, "audio"), case.args.get("perturbations"))
+    want = forward()
+    streaming = stream_blocks(model, "transformer_blocks", mm.get_torch_device())
+    comfy_adapter.manage_model_memory(model, None)
+    assert not streaming.placed
+    got = forward()                      # the first forward has ComfyUI load it
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    (loaded,) = [m for m in mm.current_loaded_models if m.model is not None and m.model.model is model]
+    assert streaming.placed and streaming.resident == len(streaming.blocks)
+    assert loaded.model_memory() == streaming.total_bytes == loaded.model_loaded_memory()
+    block = streaming.block_bytes[-1]
+    assert loaded.model_unload(memory_to_free=block) is False   # ComfyUI takes back one block's memory
+    assert streaming.resident == len(streaming.blocks) - 1 and loaded in mm.current_loaded_models
+    assert all(torch.equal(a, b) for a, b in zip(forward(), want))
+    mm.unload_all_models()               # ComfyUI unloads everything (e.g. before another model)
+    assert not streaming.placed and not any(m.model is not None and m.model.model is model
+                                            for m in mm.current_loaded_models)
+    assert all(torch.equal(a, b) for a, b in zip(forward(), want))   # loaded again on demand
+    assert streaming.placed and len(mm.current_loaded_models) == 1
+    comfy_adapter.manage_model_memory(model, streaming.total_bytes - 1)  # the loader's cap: no room for a block
+    assert streaming.resident == 0
+    del model, forward, loaded, streaming
+    import gc; gc.collect()
+    assert not mm.current_loaded_models and not comfy_adapter._managed   # forgotten with the model
+    print("ok")
+""")
+
+
+def test_comfyui_model_manager_loads_unloads_and_forgets_a_streamed_model():
+    comfy_dir, python = comfy_python()
+    require_tiny_models()
+    case = next(c for c in discover_cases() if c.component == "transformer" and c.family == "ltx23")
+    repo = Path(__file__).resolve().parents[1]
+    pack_site = sysconfig.get_paths()["purelib"]
+    result = subprocess.run([python, "-c", MANAGER_CHECK, comfy_dir, str(case.path), pack_site], cwd=repo,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
