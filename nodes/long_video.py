@@ -153,10 +153,6 @@ class LongVideoJob:
     notes: list[str]
 
     @property
-    def frames(self) -> int:
-        return self.spans[-1].end
-
-    @property
     def fps(self) -> float:
         return self.template.fps
 

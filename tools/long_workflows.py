@@ -92,7 +92,7 @@ def long_multishot() -> WorkflowSpec:
                          ((N_CAMERA, "camera_path"), (N_SHOTS[2], "camera_path")),
                          ((N_SHOTS[2], "shots"), (N_LONG, "shots")),
                          ((N_GEMMA, "text_encoder"), (N_LONG, "text_encoder"))),
-        groups=_groups("Camera move for shot 3 (truck left)", 720,
+        groups=_groups("Camera move for shot 3 (truck left)", 560,
                        "Shots: 3 s, cut, 2 s, smooth, 3 s", "8 s in chunks, streamed into the mp4"),
     )
 
