@@ -70,6 +70,11 @@ def _embedder(model: ModelHandle, encoder: TextEncoderHandle) -> TextEmbedder:
     source = f"|text_encoder={encoder.identity}" if split else ""
     key = f"{_checkpoint_identity(model)}{source}|part=text_embedder|dtype={model.dtype}|device={model.device}"
 
+    if split and not _source(encoder).single_file:
+        raise NodeInputError(NODE, f"text_encoder {encoder.path} is a Gemma folder, but this model's files have no "
+                                   "text projection (LTX-2.5 ships it inside its text-encoder file): choose "
+                                   "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors in AVGen Text Encoder Loader")
+
     def load():
         try:
             if split:

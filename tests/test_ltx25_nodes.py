@@ -165,3 +165,14 @@ def test_generated_keyframes_live_in_the_pass_that_generates_them(configured):
     (upscaler,) = AVGenLatentUpsamplerLoader().load(UPSCALER, "fp32", "cpu")["result"]
     upsampled = AVGenLatentUpsample().upsample(sampled, upscaler, video_vae, "refine", "keep", 16)["result"][0]
     assert (upsampled.width, upsampled.height) == (128, 128)
+
+
+def test_a_gemma4_folder_without_the_projection_names_the_released_file(configured, tmp_path):
+    from test_gemma4 import _hf_folder
+
+    _hf_folder(configured / "text_encoders")
+    model, _, _, _ = load_25()
+    (folder_encoder,) = AVGenTextEncoderLoader().load("gemma4_hf", "fp32", "cpu", False)
+    with pytest.raises(NodeInputError, match=r"is a Gemma folder, but this model's files have no text projection .*"
+                                             r"gemma4-12b-with-proj-ltx-2.5-bf16.safetensors"):
+        AVGenTextEncode().encode(folder_encoder, model, "a cat", "")
