@@ -31,6 +31,7 @@ from torch import nn
 
 SLOTS = 2  # streamed blocks on the device at once: the one computing and the next one arriving
 PIN_HEADROOM_BYTES = 4 * 2**30  # host memory left free when deciding whether to pin the streamed blocks
+MADV_WILLNEED = 3  # Linux: start reading the pages into the page cache (asynchronous)
 MADV_DONTNEED = 4  # Linux: drop the pages from this process (file pages stay in the page cache)
 
 
@@ -74,7 +75,8 @@ def available_host_bytes() -> int | None:
 
 
 class FilePages:
-    """Hands the whole pages of file-mapped host tensors back to the kernel (Linux `madvise(MADV_DONTNEED)`).
+    """Hands the whole pages of file-mapped host tensors back to the kernel (Linux `madvise(MADV_DONTNEED)`) and
+    asks for them ahead of use (`MADV_WILLNEED`: the kernel reads them into the page cache in the background).
 
     Only ranges inside private, non-executable mappings of a file are touched: their pages were never written (the
     models never write weights in place), so they read back the file's bytes on the next access, from the page
@@ -126,6 +128,10 @@ class FilePages:
         for address, length in ranges:
             self._madvise(address, length, MADV_DONTNEED)
 
+    def read_ahead(self, ranges: list[tuple[int, int]]) -> None:
+        for address, length in ranges:
+            self._madvise(address, length, MADV_WILLNEED)
+
 
 class BlockStreaming:
     """Which of a model's blocks are on the compute device, and the streaming of the others (see the module doc).
@@ -160,6 +166,8 @@ class BlockStreaming:
         self._fixed_device: dict[str, torch.Tensor] = {}
         self._arriving: dict[int, tuple[dict[str, torch.Tensor], object]] = {}  # prefetched: (tensors, event)
         self._previous_done = None  # CUDA event after the last released streamed block's kernels
+        self._acquired: int | None = None  # the streamed block holding its device tensors now
+        self._run = 0  # counts forwards and placements: a stale `each_block` generator gives nothing back
         self._copy_stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
     # --- sizes -------------------------------------------------------------------------------------------------
@@ -218,6 +226,7 @@ class BlockStreaming:
         """Non-block weights and the first `resident` blocks on the device, the other blocks on the host."""
         resident = max(0, min(int(resident), len(self.blocks)))
         self._drop_arriving()
+        self._run, self._acquired = self._run + 1, None  # every block gets its placement below
         if not self._placed:
             self._fixed_device = {name: self._to_device(t) for name, t in self._fixed_host.items()}
             for name, tensor in self._fixed_device.items():
@@ -241,6 +250,7 @@ class BlockStreaming:
         """Everything back on the host (device memory freed); the next `ready()` places the model again. On the CPU
         the file-mapped pages are handed back."""
         self._drop_arriving()
+        self._run, self._acquired = self._run + 1, None
         for name, tensor in self._fixed_host.items():
             _assign(self.model, name, tensor)
         for block, host in zip(self.blocks, self._block_host):
@@ -265,14 +275,18 @@ class BlockStreaming:
     # --- streaming ---------------------------------------------------------------------------------------------
 
     def each_block(self) -> Iterator[nn.Module]:
-        """The blocks in order, each with its weights on the device while the caller runs it."""
+        """The blocks in order, each with its weights on the device while the caller runs it. A forward that
+        fails leaves its block to the next forward (or placement), which gives it back first: the generator of a
+        failed forward may outlive it (in the traceback) and must not touch the blocks later."""
         self.ready()
+        self._give_back()
+        run = self._run
         for index, block in enumerate(self.blocks):
             self._acquire(index)
-            try:
-                yield block
-            finally:
-                self._release(index)
+            yield block
+            if run != self._run:
+                return
+            self._release(index)
             self._prefetch(self._next_streamed(index))
 
     def _next_streamed(self, index: int) -> int | None:
@@ -311,6 +325,8 @@ class BlockStreaming:
         of the copy, or None)."""
         host = self._block_host[index]
         if self._copy_stream is None:
+            if self.device.type == "cpu":
+                self._pages.read_ahead(self._block_pages[index])
             tensors = {name: self._to_device(t) for name, t in host.items()}
             return tensors, None
         with torch.cuda.stream(self._copy_stream):
@@ -329,9 +345,17 @@ class BlockStreaming:
             self._copy_stream.synchronize()
         self._arriving.clear()
 
+    def _give_back(self) -> None:
+        """Host tensors back into the block a failed forward left on the device; later generators of that forward
+        are stale."""
+        self._run += 1
+        if self._acquired is not None:
+            self._release(self._acquired)
+
     def _acquire(self, index: int) -> None:
         if index < self._resident:
             return
+        self._acquired = index
         tensors, event = self._arriving.pop(index, None) or self._fetch(index)
         if event is not None:
             compute = torch.cuda.current_stream(self.device)
@@ -345,6 +369,7 @@ class BlockStreaming:
     def _release(self, index: int) -> None:
         if index < self._resident:
             return
+        self._acquired = None
         block = self.blocks[index]
         for name, tensor in self._block_host[index].items():
             _assign(block, name, tensor)

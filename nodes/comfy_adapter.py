@@ -537,7 +537,10 @@ class ManagedModel:
 
         self._model = weakref.ref(model)
         self.cap_bytes = cap_bytes
-        self.load_device = model.block_streaming.device
+        device = model.block_streaming.device
+        if device.type == "cuda" and device.index is None:  # ComfyUI compares devices with their index
+            device = torch.device("cuda", torch.cuda.current_device())
+        self.load_device = device
         self.offload_device = torch.device("cpu")
 
     @property

@@ -6,6 +6,7 @@ On this CPU-only machine the "device" is the host, so the copy to the device is 
 `_to_device` (`copying` fixture): every swap of a block's tensors then really happens."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -90,9 +91,9 @@ def test_streamed_dit_is_bit_identical_to_resident(case, copying):
     streaming = stream_blocks(model, "transformer_blocks", "cpu", budget_bytes=0)
     layers = len(streaming.blocks)
     assert streaming.resident == 0
-    for resident in (0, layers // 2, layers):
+    for resident, runs in ((0, 2), (layers // 2, 1), (layers, 1)):
         streaming.place(resident)
-        for _ in range(2):  # the second forward starts from the block prefetched by the first
+        for _ in range(runs):  # a second forward starts from the block the first one prefetched
             out = forward()
             assert same(out, resident_out), f"{resident} of {layers} blocks resident"
     velocities = dict(zip(("video_velocity", "audio_velocity"), out))
@@ -211,22 +212,32 @@ def test_streamed_blocks_hold_device_copies_only_during_their_forward(tiny_dit, 
     assert {n: p.data_ptr() for n, p in model.named_parameters()} == host and streaming.device_bytes() == 0
 
 
-def test_a_failing_block_gives_its_weights_back(tiny_dit, monkeypatch):
+def pointers(module) -> set[int]:
+    return {p.data_ptr() for p in module.parameters()}
+
+
+def test_a_failed_forward_leaves_its_block_to_the_next_pass_and_nothing_behind(tiny_dit, monkeypatch):
     monkeypatch.setattr(BlockStreaming, "_to_device", lambda self, tensor: tensor.clone())
     model, forward = tiny_dit
+    want = forward()
     streaming = stream_blocks(model, "transformer_blocks", "cpu", budget_bytes=0)
-    host = {n: p.data_ptr() for n, p in model.transformer_blocks.named_parameters()}
-
-    def fail(module, args):
-        raise RuntimeError("stop")
-
-    handle = model.transformer_blocks[1].register_forward_pre_hook(fail)
-    with pytest.raises(RuntimeError, match="stop"):
+    first, second = model.transformer_blocks
+    host = pointers(first), pointers(second)
+    handle = second.register_forward_pre_hook(lambda module, args: 1 / 0)
+    with pytest.raises(ZeroDivisionError) as failure:
         forward()
     handle.remove()
-    assert {n: p.data_ptr() for n, p in model.transformer_blocks.named_parameters()} == host
-    forward()  # and the next forward runs
-    assert streaming.placed
+    assert pointers(second).isdisjoint(host[1])  # the failed block still holds its device copies...
+    blocks = streaming.each_block()
+    assert next(blocks) is first and pointers(first).isdisjoint(host[0])
+    assert pointers(second) == host[1]  # ...until the next pass gives them back
+    assert next(blocks) is second and pointers(second).isdisjoint(host[1])
+    del failure
+    gc.collect()  # the failed forward's generator is closed only now: it must not touch the block it failed in
+    assert pointers(second).isdisjoint(host[1])
+    blocks.close()
+    assert same(forward(), want)
+    assert (pointers(first), pointers(second)) == host
 
 
 def test_ready_places_through_on_demand_after_an_offload(tiny_dit):
