@@ -331,6 +331,25 @@ def test_interrupt_stops_the_sampler_and_the_next_prompt_runs(server):
     check_success(*run(server, tiny_prompt("avgen_text_to_audio_video", "Sampler.seed=7")))
 
 
+def test_comfyui_manages_the_avgen_model_beside_core_nodes_and_reloads_it_only_after_unloading(server):
+    """The AVGen DiT is one of ComfyUI's loaded models (block streaming, nodes/comfy_adapter.py): a core-node
+    workflow runs after an AVGen one, a second AVGen run does not load the DiT again, and after ComfyUI unloads
+    every model (/free, as its "Unload models" button does) the next run loads it again on demand."""
+    loads = "Requested to load AVTransformer"
+    check_success(*run(server, tiny_prompt("avgen_text_to_audio_video", "Sampler.seed=11")))
+    before = server.process.log().count(loads)
+    assert before >= 1
+    core = {"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "core"}}}
+    check_success(*run(server, core))
+    check_success(*run(server, tiny_prompt("avgen_text_to_audio_video", "Sampler.seed=12")))
+    assert server.process.log().count(loads) == before
+    assert server.process.post("/free", {"unload_models": True})[0] == 200
+    time.sleep(1.0)  # the idle worker applies the flag before it takes the next prompt
+    check_success(*run(server, tiny_prompt("avgen_text_to_audio_video", "Sampler.seed=13")))
+    assert server.process.log().count(loads) == before + 1
+
+
 # --- every shipped workflow in the frontends -----------------------------------------------------------------
 
 
