@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
@@ -143,7 +144,7 @@ class BlockStreaming:
     """
 
     def __init__(self, model: nn.Module, blocks_name: str, device: torch.device | str, pin: bool | None = None):
-        self.model = model
+        self._model = weakref.ref(model)  # the model holds this object: no cycle, so it is freed when dropped
         self.blocks: nn.ModuleList = model.get_submodule(blocks_name)
         self.device = torch.device(device)
         self.on_demand: Callable[[], None] | None = None
@@ -230,7 +231,7 @@ class BlockStreaming:
         if not self._placed:
             self._fixed_device = {name: self._to_device(t) for name, t in self._fixed_host.items()}
             for name, tensor in self._fixed_device.items():
-                _assign(self.model, name, tensor)
+                _assign(self._model(), name, tensor)
             self._release_if_copied(self._fixed_host.values())
         for index, block in enumerate(self.blocks):
             if index < resident:
@@ -252,7 +253,7 @@ class BlockStreaming:
         self._drop_arriving()
         self._run, self._acquired = self._run + 1, None
         for name, tensor in self._fixed_host.items():
-            _assign(self.model, name, tensor)
+            _assign(self._model(), name, tensor)
         for block, host in zip(self.blocks, self._block_host):
             for name, tensor in host.items():
                 _assign(block, name, tensor)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import weakref
 from pathlib import Path
 
 import pytest
@@ -250,6 +251,20 @@ def test_ready_places_through_on_demand_after_an_offload(tiny_dit):
     assert same(forward(), want) and calls == [1]  # placed: no second call
     streaming.offload()
     assert same(forward(), want) and calls == [1, 1]
+
+
+def test_a_streamed_model_is_freed_as_soon_as_it_is_dropped():
+    require_tiny_models()
+    model, forward = dit_run(next(c for c in discover_cases() if c.component == "transformer"))
+    stream_blocks(model, "transformer_blocks", "cpu", budget_bytes=0)
+    forward()
+    dropped = weakref.ref(model)
+    gc.disable()  # freed by reference counting alone (no cycle through the streaming)
+    try:
+        del model, forward
+        assert dropped() is None
+    finally:
+        gc.enable()
 
 
 def test_without_streaming_the_blocks_are_the_list_itself(tiny_dit):
