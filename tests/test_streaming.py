@@ -12,6 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import types
 import weakref
 from pathlib import Path
 
@@ -332,6 +333,37 @@ def test_runner_passes_the_budget_flag(monkeypatch, tmp_path):
         comfy_adapter.vram_budget_gb()
 
 
+def test_managed_model_turns_comfyuis_memory_into_resident_blocks(monkeypatch):
+    """ManagedModel's side of ComfyUI's model manager, with a stand-in for `load_models_gpu` that grants the
+    non-block weights and three blocks (the real one: the test below)."""
+    toy, block = Toy(), 16 * 17 * 4
+    streaming = stream_blocks(toy, "blocks", "cpu")
+    requests = []
+
+    def load_models_gpu(models, memory_required):
+        requests.append(memory_required)
+        models[0].partially_load(models[0].load_device, 4 * block)
+
+    model_management = types.SimpleNamespace(load_models_gpu=load_models_gpu)
+    monkeypatch.setitem(sys.modules, "comfy", types.SimpleNamespace(model_management=model_management))
+    monkeypatch.setitem(sys.modules, "comfy.model_management", model_management)
+    monkeypatch.setattr(comfy_adapter, "in_comfyui", lambda: True)
+    comfy_adapter.manage_model_memory(toy, None)
+    managed = comfy_adapter._managed[id(toy)]
+    assert managed.model is toy and managed.model_size() == 9 * block and managed.loaded_size() == 0
+    streaming.ready()  # a forward asks ComfyUI to load the model
+    assert requests == [streaming.slot_bytes()] and streaming.resident == 3 and managed.loaded_size() == 4 * block
+    assert managed.partially_unload(managed.offload_device, 1) == block and streaming.resident == 2
+    assert managed.partially_load(managed.load_device, 10**12) == 6 * block and streaming.resident == 8
+    comfy_adapter.manage_model_memory(toy, budget_for(streaming, 2))  # the loader's budget caps what ComfyUI gives
+    assert streaming.resident == 2 and managed.partially_load(managed.load_device, 10**12) == 0
+    assert managed.detach() is toy and not streaming.placed and managed.loaded_size() == 0
+    streaming.ready()
+    assert len(requests) == 2 and streaming.placed
+    del toy, managed
+    assert not comfy_adapter._managed
+
+
 # --- ComfyUI's model manager (a real ComfyUI on the CPU) ------------------------------------------------------------
 
 def comfy_python() -> tuple[str, str]:
@@ -404,5 +436,5 @@ def test_comfyui_model_manager_loads_unloads_and_forgets_a_streamed_model():
     repo = Path(__file__).resolve().parents[1]
     pack_site = sysconfig.get_paths()["purelib"]
     result = subprocess.run([python, "-c", MANAGER_CHECK, comfy_dir, str(case.path), pack_site], cwd=repo,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
