@@ -124,8 +124,8 @@ def _gemma_source(encoder: TextEncoderHandle):
         return _source(encoder).load(encoder.dtype, device)
 
     def load():
-        """Whole on its device; inside ComfyUI (or under the runner's --vram-budget) on the CPU with its layers
-        streamed and placed by ComfyUI's model manager. Pinned host memory only for a Gemma that stays loaded."""
+        """Whole on its device; inside ComfyUI (placed by its model manager) or under the runner's --vram-budget
+        on the CPU with its layers streamed. Pinned host memory only for a Gemma that stays loaded."""
         budget = weight_budget(NODE, 0.0)
         gemma = load_placed(load_on, "layers", encoder.device, budget, pin=None if encoder.keep_loaded else False)
         return place_within(gemma, budget)
