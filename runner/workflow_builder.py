@@ -4,7 +4,8 @@ A spec names nodes by id, widget values by input name and links by output / inpu
 the node classes (their INPUT_TYPES / RETURN_NAMES) give everything else: the `inputs`
 list (sockets plus every widget as an input with `widget: {name}`), `outputs`,
 `widgets_values` in the frontend's positional order (with the UI-only values such as a
-seed's control_after_generate, see widgets.py), link ids and types, execution `order`.
+seed's control_after_generate, see widgets.py), link ids and types, execution `order`, node sizes
+that the frontends keep as they draw the nodes, and the view the workflow opens with.
 
     spec = WorkflowSpec("example", nodes=(
         NodeSpec(1, "AVGenTestConstant", pos=(0, 0), widgets={"value": 2}),
@@ -29,10 +30,21 @@ OPTIONAL_SHAPE = 7  # LiteGraph's hollow-circle socket shape for optional inputs
 NODE_WIDTH = 320
 TITLE_HEIGHT, SLOT_HEIGHT, WIDGET_HEIGHT, MULTILINE_HEIGHT = 30, 22, 24, 96
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
+# The frontends (1.35.9 and 1.58.1 alike) draw the node-source badge ("AVGen") above the right end of the title bar,
+# up to 22 canvas units high: a node keeps this much free space above its title bar.
+BADGE_HEIGHT = 24
+# Both frontends grow an upload node once the preview of its file has loaded, and keep a saved size that is already
+# large enough: an image preview adds 206 units (a 320 wide LoadImage becomes 314 high), a video preview the 3:2
+# example video at the node's width less a 10 unit margin on each side (320 wide: 202 -> 399.3, 420 wide: 466).
+IMAGE_PREVIEW_HEIGHT, PREVIEW_MARGIN, EXAMPLE_VIDEO_ASPECT = 206, 10, 3 / 2
 # Where every shipped workflow opens fully visible (left, top, right, bottom in CSS pixels of the page): the part of a
-# 1366 x 660 browser window (a 1366 x 768 laptop screen) that the frontend's side bar (58 px) and tab + run bars
+# VIEW_WINDOW browser window (a 1366 x 768 laptop screen) that the frontend's side bar (58 px) and tab + run bars
 # (~95 px) leave uncovered, with a margin.
+VIEW_WINDOW = (1366, 660)
 VIEW_AREA = (72, 104, 1350, 644)
+# Frontend 1.58.1 ignores a template's extra.ds: it fits the nodes' bounding box (title bars included, padded by 10
+# units, groups left out) into 75% of the window, centred (LGraphCanvas fitView -> DragAndScale.fitToBounds).
+TEMPLATE_FIT_ZOOM, TEMPLATE_FIT_PADDING = 0.75, 10
 _ID_NAMESPACE = uuid.UUID("6f1c3a52-4b7e-4c1d-9a55-a7c0e1d2b3f4")
 
 
@@ -40,6 +52,7 @@ _ID_NAMESPACE = uuid.UUID("6f1c3a52-4b7e-4c1d-9a55-a7c0e1d2b3f4")
 class NodeSpec:
     """One node. `widgets`: widget values by input name (others keep their defaults);
     `control`: the control_after_generate mode saved after seed widgets ("fixed", "randomize"...);
+    `size`: (width, height) at least, where the builder's estimate of what the frontends draw is larger;
     `models`: `properties.models` download entries ({name, url, directory}) the frontend offers when missing."""
 
     id: int
@@ -147,16 +160,25 @@ def _check_range(node: NodeSpec, name: str, value, options: dict) -> None:
 
 
 def _node_size(node: NodeSpec, node_class) -> list[float]:
-    if node.size is not None:
-        return [_number(node.size[0]), _number(node.size[1])]
+    """(width, height) below the title bar: `node.size`, grown to what the frontends draw (sockets, widgets, the
+    preview of an upload)."""
+    width, height = node.size or (NODE_WIDTH, 0)
+    return [_number(width), _number(max(height, _drawn_height(node_class, width)))]
+
+
+def _drawn_height(node_class, width: float) -> float:
     inputs = ordered_inputs(node_class)
     sockets = sum(1 for t, o in inputs.values() if not is_widget(t, o))
     rows = max(sockets, len(node_class.RETURN_TYPES))
-    height = TITLE_HEIGHT + rows * SLOT_HEIGHT
+    height = TITLE_HEIGHT + rows * SLOT_HEIGHT + 10
     for input_type, options in inputs.values():
         if is_widget(input_type, options):
             height += MULTILINE_HEIGHT if options.get("multiline") else WIDGET_HEIGHT
-    return [NODE_WIDTH, height + 10]
+        if options.get("image_upload"):
+            height += IMAGE_PREVIEW_HEIGHT
+        if options.get("video_upload"):
+            height += math.ceil((width - 2 * PREVIEW_MARGIN) / EXAMPLE_VIDEO_ASPECT)
+    return height
 
 
 def _execution_order(spec: WorkflowSpec) -> dict[int, int]:
@@ -206,6 +228,7 @@ def build_workflow(spec: WorkflowSpec, node_classes=None, version: str | None = 
     for node_id, position in _execution_order(spec).items():
         entries[node_id]["order"] = position
     nodes = [entries[n.id] for n in spec.nodes]
+    _check_layout(spec, nodes)
     scale, offset_x, offset_y = spec.view or fit_view(nodes, spec.groups)
     return {
         "id": str(uuid.uuid5(_ID_NAMESPACE, spec.name)),
@@ -225,11 +248,16 @@ def build_workflow(spec: WorkflowSpec, node_classes=None, version: str | None = 
     }
 
 
+def _node_box(node: dict) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) in canvas units of a built node, title bar included."""
+    (x, y), (width, height) = node["pos"], node["size"]
+    return x, y - TITLE_HEIGHT, x + width, y + height
+
+
 def fit_view(nodes: list[dict], groups) -> tuple[float, float, float]:
     """(scale <= 1, offset x, offset y) of LiteGraph's canvas transform (page = (canvas + offset) * scale) that
     shows every node (title bar included) and group inside VIEW_AREA, from its top left corner."""
-    boxes = [(n["pos"][0], n["pos"][1] - TITLE_HEIGHT, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
-             for n in nodes]
+    boxes = [_node_box(n) for n in nodes]
     boxes += [(x, y, x + w, y + h) for x, y, w, h in (g.bounding for g in groups)]
     left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
     right, bottom = max(b[2] for b in boxes), max(b[3] for b in boxes)
@@ -237,6 +265,43 @@ def fit_view(nodes: list[dict], groups) -> tuple[float, float, float]:
     fit = min(1.0, (area_right - area_left) / (right - left), (area_bottom - area_top) / (bottom - top))
     scale = math.floor(fit * 1000) / 1000
     return scale, round(area_left / scale - left, 1), round(area_top / scale - top, 1)
+
+
+def template_view(nodes: list[dict]) -> tuple[float, float, float]:
+    """(scale, offset x, offset y) that frontend 1.58.1 opens a template with in a VIEW_WINDOW window, whatever its
+    extra.ds says: the nodes' box, padded, fitted into TEMPLATE_FIT_ZOOM of the window and centred."""
+    boxes = [_node_box(n) for n in nodes]
+    pad = TEMPLATE_FIT_PADDING
+    left, top = min(b[0] for b in boxes) - pad, min(b[1] for b in boxes) - pad
+    width, height = max(b[2] for b in boxes) + pad - left, max(b[3] for b in boxes) + pad - top
+    window_width, window_height = VIEW_WINDOW
+    scale = TEMPLATE_FIT_ZOOM * min(window_width / max(width, 300), window_height / max(height, 300))
+    return scale, window_width / 2 / scale - left - width / 2, window_height / 2 / scale - top - height / 2
+
+
+def _check_layout(spec: WorkflowSpec, nodes: list[dict]) -> None:
+    """ValueError unless the nodes keep apart (with room for the badge above each title bar) and frontend 1.58.1's
+    own view of the template (template_view) shows every node inside VIEW_AREA."""
+    boxes = {n["id"]: _node_box(n) for n in nodes}
+    for index, first in enumerate(nodes):
+        a = boxes[first["id"]]
+        for second in nodes[index + 1:]:
+            b = boxes[second["id"]]
+            if a[0] < b[2] and b[0] < a[2] and a[1] - BADGE_HEIGHT < b[3] and b[1] - BADGE_HEIGHT < a[3]:
+                raise ValueError(f"workflow {spec.name!r}: nodes {first['id']} at {a} and {second['id']} at {b} "
+                                 f"(left, top, right, bottom, title bar included) overlap or leave less than "
+                                 f"{BADGE_HEIGHT} units above a title bar for the frontend's badge")
+    scale, offset_x, offset_y = template_view(nodes)
+    area_left, area_top, area_right, area_bottom = VIEW_AREA
+    outside = [node_id for node_id, (left, top, right, bottom) in boxes.items()
+               if not (area_left <= (left + offset_x) * scale and (right + offset_x) * scale <= area_right
+                       and area_top <= (top + offset_y) * scale and (bottom + offset_y) * scale <= area_bottom)]
+    if outside:
+        width = max(b[2] for b in boxes.values()) - min(b[0] for b in boxes.values())
+        height = max(b[3] for b in boxes.values()) - min(b[1] for b in boxes.values())
+        raise ValueError(f"workflow {spec.name!r}: frontend 1.58 opens it fitted to its nodes ({width} x {height} "
+                         f"units) at scale {scale:.3f}, which leaves nodes {outside} outside VIEW_AREA {VIEW_AREA} "
+                         f"of a {VIEW_WINDOW[0]} x {VIEW_WINDOW[1]} window: lay the nodes out wider or less tall")
 
 
 def _node_entry(node: NodeSpec, node_class, version: str) -> dict:

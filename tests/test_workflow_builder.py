@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from comfyui_avgen.nodes import comfy_adapter
+from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, comfy_adapter
 from comfyui_avgen.runner import run_prompt, to_api_prompt
 from comfyui_avgen.runner.workflow_builder import (
+    BADGE_HEIGHT,
     TITLE_HEIGHT,
     VIEW_AREA,
     GroupSpec,
@@ -15,6 +16,7 @@ from comfyui_avgen.runner.workflow_builder import (
     WorkflowSpec,
     build_workflow,
     dumps,
+    template_view,
 )
 from testnodes import TEST_NODE_CLASS_MAPPINGS, TEST_NODE_DISPLAY_NAME_MAPPINGS
 
@@ -125,3 +127,66 @@ def test_output_is_deterministic():
 def test_bad_specs_are_named_errors(changes, message):
     with pytest.raises(ValueError, match=message):
         build(spec(**changes))
+
+
+def column(*ys: float) -> WorkflowSpec:
+    """Constant nodes (86 units high below the title bar) stacked at x = 0 with their pos at `ys`."""
+    nodes = tuple(NodeSpec(i, "AVGenTestConstant", pos=(0, y)) for i, y in enumerate(ys, 1))
+    return WorkflowSpec("column", nodes=nodes)
+
+
+def test_nodes_keep_room_for_the_badge_above_each_title_bar():
+    assert by_id(build(column(0)))[1]["size"] == [320, 86]
+    gap_ok = 86 + TITLE_HEIGHT + BADGE_HEIGHT
+    assert [n["pos"] for n in build(column(0, gap_ok))["nodes"]] == [[0, 0], [0, gap_ok]]
+    with pytest.raises(ValueError, match=f"leave less than {BADGE_HEIGHT} units above a title bar"):
+        build(column(0, gap_ok - 1))
+    with pytest.raises(ValueError, match=r"nodes 1 at \(0, -30, 320, 86\) and 2 at \(100, 10, 420, 126\)"):
+        build(WorkflowSpec("overlap", nodes=(NodeSpec(1, "AVGenTestConstant"), NodeSpec(2, "AVGenTestConstant",
+                                                                                         pos=(100, 40)))))
+
+
+def test_layouts_too_tall_for_the_newer_frontends_own_view_are_named_errors():
+    """Frontend 1.58 fits a template's nodes into 75% of the window, centred: a tall column reaches above VIEW_AREA."""
+    with pytest.raises(ValueError, match=r"frontend 1.58 opens it fitted to its nodes \(320 x 676 units\).*"
+                                         r"nodes \[1\] outside VIEW_AREA"):
+        build(column(*range(0, 700, 140)))
+    build(column(0, 140))  # short enough
+
+
+# Node boxes of shipped workflows before issue 20's relayout ([x, y, width, height]: pos and saved size) and the view
+# frontend 1.58.1 opened each with (from its template browser, in a 1366 x 660 window): (ds.scale, ds.offset).
+MEASURED_TEMPLATE_VIEWS = [
+    ([(0, 40, 320, 250), (0, 310, 320, 158), (400, 40, 340, 290), (400, 370, 320, 252), (800, 40, 320, 488),
+      (1200, 40, 320, 228), (1200, 320, 320, 84), (1600, 40, 320, 200)],
+     (0.5280927835051547, 333.33333333333326, 308.8901903367496)),
+    ([(0, 40, 320, 250), (0, 310, 320, 158), (0, 570, 320, 86), (400, 40, 340, 290), (400, 370, 320, 252),
+      (800, 40, 320, 398), (1600, 40, 360, 420)],
+     (0.5174242424242425, 340, 304.7745241581259)),
+    ([(0, 40, 320, 250), (0, 310, 320, 158), (0, 570, 320, 108), (0, 910, 320, 108), (0, 1250, 320, 108),
+      (400, 40, 340, 290), (400, 370, 320, 252), (800, 40, 320, 488), (800, 640, 320, 248), (800, 940, 320, 248),
+      (800, 1240, 320, 248), (1200, 40, 320, 228), (1200, 320, 320, 84), (1600, 40, 320, 200)],
+     (0.33044058744993327, 1106.9373737373735, 249.66666666666663)),
+]
+
+
+@pytest.mark.parametrize("boxes, measured", MEASURED_TEMPLATE_VIEWS, ids=["wide", "wider_node", "tall"])
+def test_template_view_is_the_view_frontend_1_58_opens_templates_with(boxes, measured):
+    nodes = [{"pos": [x, y], "size": [w, h]} for x, y, w, h in boxes]
+    assert template_view(nodes) == pytest.approx(measured, rel=1e-9)
+
+
+def test_upload_nodes_are_saved_as_large_as_the_frontends_draw_their_preview():
+    """Both frontends grow LoadImage to 314 units once the example image shows, LoadVideo to 399.3 (320 wide) and
+    466 (420 wide) once the 3:2 example video shows, and keep a saved size that is already that large."""
+    classes = {**CLASSES, **{name: NODE_CLASS_MAPPINGS[name] for name in ("AVGenLoadImage", "AVGenLoadVideo")}}
+    nodes = (NodeSpec(1, "AVGenLoadImage", pos=(0, 0)), NodeSpec(2, "AVGenLoadVideo", pos=(400, 0)),
+             NodeSpec(3, "AVGenLoadVideo", pos=(800, 0), size=(420, 100)))
+    sizes = [n["size"] for n in build_workflow(WorkflowSpec("previews", nodes), classes, version="1")["nodes"]]
+    assert sizes[0][1] >= 314 and 399.3 <= sizes[1][1] < 406 and sizes[2][0] == 420 and 466 <= sizes[2][1] < 472
+
+
+def test_an_explicit_size_keeps_its_width_and_grows_to_the_estimated_height():
+    nodes = (NodeSpec(1, "AVGenTestConstant", size=(400, 10)), NodeSpec(2, "AVGenTestConstant", pos=(500, 0),
+                                                                         size=(300, 200)))
+    assert [n["size"] for n in build(WorkflowSpec("sizes", nodes))["nodes"]] == [[400, 86], [300, 200]]

@@ -30,10 +30,10 @@ from multipass_workflows import extend, retake, two_stage_image_to_audio_video, 
 from multipass_workflows import STAGE_2, two_stage_text_to_audio_video
 from workflow_parts import (
     AUDIO, AUDIO_ENCODE, CLIP_NOTE, COLUMNS, CORE_LINKS, FPS, FRAMES, GENERATED_AUDIO_LINKS, GENERATED_VIDEO_LINKS,
-    GENERATE_NOTE, HEIGHT, IMAGE, INPUT_Y, KEY_PROMPT, N_CKPT, N_CLIP, N_ENCODE, N_KEYS, N_LOAD, N_SAMPLER, N_SAVE,
-    OUTPUT_NOTE, STEPS, SUNSET_PROMPT, TINY, TINY_GUIDANCE, VIDEO, VIDEO_ENCODE, WIDTH, decoder_nodes,
-    first_frame_nodes, group_frames, key_nodes, link_specs, loader_nodes, prompt_and_clip, sampler_node, save_node,
-    tiny_clip,
+    GENERATE_NOTE, HEIGHT, IMAGE, INPUT_X, INPUT_Y, KEY_IMAGE_X, KEY_PROMPT, N_CKPT, N_CLIP, N_ENCODE, N_KEYS, N_LOAD,
+    N_SAMPLER, N_SAVE, OUTPUT_NOTE, STEPS, SUNSET_PROMPT, TINY, TINY_GUIDANCE, VIDEO, VIDEO_ENCODE, WIDTH,
+    decoder_nodes, first_frame_nodes, group_frames, key_nodes, link_specs, loader_nodes, prompt_and_clip, sampler_node,
+    save_node, tiny_clip,
 )
 from workflow_thumbnail import render_thumbnail, save_thumbnail
 
@@ -67,8 +67,8 @@ def image_to_audio_video() -> WorkflowSpec:
                          ((N_ENCODE, "image_latent"), (N_CLIP, "first_frame")),
                          ((N_CLIP, "latent"), (N_SAMPLER, "latent")),
                          *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
-        groups=group_frames("Start image (input folder, resized to the clip)", 430,
-                            CLIP_NOTE, GENERATE_NOTE, 560, OUTPUT_NOTE),
+        groups=group_frames("Start image (input folder, resized to the clip)", 650,
+                            CLIP_NOTE, GENERATE_NOTE, 560, OUTPUT_NOTE, input_x=INPUT_X),
     )
 
 
@@ -100,7 +100,7 @@ def video_to_audio() -> WorkflowSpec:
     prompt = ("A red rubber ball bounces across a sunny lawn; every bounce makes a hollow knock on the ground, with "
               "quiet outdoor ambience and a light breeze.")
     video_nodes = [
-        NodeSpec(N_LOAD, "AVGenLoadVideo", VIDEO, (COLUMNS[0], INPUT_Y),
+        NodeSpec(N_LOAD, "AVGenLoadVideo", VIDEO, (INPUT_X, 40),
                  {"video": VIDEO_NAME, "frame_limit": FRAMES, "skip_first_frames": 0, "select_every_nth": 1}),
         NodeSpec(N_ENCODE, "AVGenVideoEncode", VIDEO_ENCODE, (COLUMNS[2], 640), {"resize_mode": "crop", "keep": True}),
     ]
@@ -117,10 +117,10 @@ def video_to_audio() -> WorkflowSpec:
                          *GENERATED_AUDIO_LINKS,
                          ((N_LOAD, "frames"), (N_SAVE, "images")),
                          ((N_LOAD, "fps"), (N_SAVE, "fps"))),
-        groups=group_frames("Source video (input folder, frame_limit = frames)", 290,
+        groups=group_frames("Source video (input folder, frame_limit = frames)", 500,
                             "Prompt + clip (the fps comes from the video)",
                             f"Generate: {STEPS} steps; the video is kept exactly", 860,
-                            "Decode audio + save with the original frames"),
+                            "Decode audio + save with the original frames", input_x=INPUT_X),
     )
 
 
@@ -140,7 +140,7 @@ def text_to_audio_video_loras() -> WorkflowSpec:
               "a close-up of his hands setting a tiny brass gear into an open pocket watch under a lamp. Dozens of "
               "clocks tick on the walls, a soft chime rings, rain patters on the window.")
     lora_nodes = [
-        NodeSpec(n, "AVGenLoraLoader", title, (COLUMNS[0], INPUT_Y + 190 * i),
+        NodeSpec(n, "AVGenLoraLoader", title, (INPUT_X, 40 + 210 * i),
                  {"lora_name": name, "video_strength": 1.0, "audio_strength": 1.0},
                  models=tuple(download_entries([name])))
         for i, (n, title, name) in enumerate(zip((N_LORA_1, N_LORA_2), (LORA_1, LORA_2), LORA_FILES))
@@ -157,8 +157,9 @@ def text_to_audio_video_loras() -> WorkflowSpec:
                          ((N_LORA_2, "model"), (N_SAMPLER, "model")),
                          ((N_CLIP, "latent"), (N_SAMPLER, "latent")),
                          *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
-        groups=group_frames("LoRAs (loras/): distilled + dolly-in camera", 400, CLIP_NOTE,
-                            f"Generate: distilled, {DISTILLED_STEPS} steps, no guidance", 560, OUTPUT_NOTE),
+        groups=group_frames("LoRAs (loras/): distilled + dolly-in camera", 440, CLIP_NOTE,
+                            f"Generate: distilled, {DISTILLED_STEPS} steps, no guidance", 560, OUTPUT_NOTE,
+                            input_x=INPUT_X),
     )
 
 
@@ -171,8 +172,8 @@ def camera_path() -> WorkflowSpec:
     prompt = ("The camera slowly pushes in toward the sun setting behind layered purple hills, the sky darkening from "
               "orange to deep blue as the first stars appear. A gentle evening wind, crickets starting to chirp.")
     camera_nodes = [
-        NodeSpec(N_LOAD, "AVGenLoadImage", IMAGE, (COLUMNS[0], INPUT_Y), {"image": IMAGE_NAME}),
-        NodeSpec(N_CAMERA_PATH, "AVGenCameraPath", CAMERA_PATH, (COLUMNS[0], INPUT_Y + 170),
+        NodeSpec(N_LOAD, "AVGenLoadImage", IMAGE, (INPUT_X, 40), {"image": IMAGE_NAME}),
+        NodeSpec(N_CAMERA_PATH, "AVGenCameraPath", CAMERA_PATH, (INPUT_X, 420),
                  {"preset": "dolly_in", "distance": 0.6, "pivot_distance": 2.0, "easing": "smooth",
                   "frames": FRAMES, "fps": FPS}, size=(340, 480)),
         NodeSpec(N_CAMERA_GUIDE, "AVGenCameraGuide", CAMERA_GUIDE, (COLUMNS[2], 640),
@@ -190,8 +191,9 @@ def camera_path() -> WorkflowSpec:
                          ((N_LOAD, "image"), (N_CAMERA_GUIDE, "image")),
                          ((N_CAMERA_GUIDE, "latent"), (N_SAMPLER, "latent")),
                          *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
-        groups=group_frames("Start image + camera move (dolly in)", 720,
-                            CLIP_NOTE, f"Generate: {STEPS} steps along the camera guide", 1100, OUTPUT_NOTE),
+        groups=group_frames("Start image + camera move (dolly in)", 960,
+                            CLIP_NOTE, f"Generate: {STEPS} steps along the camera guide", 1010, OUTPUT_NOTE,
+                            input_x=INPUT_X),
     )
 
 
@@ -206,8 +208,9 @@ def keyframes_first_middle_last() -> WorkflowSpec:
         links=link_specs(*CORE_LINKS, *key_links,
                          ((N_KEYS[-1], "latent"), (N_SAMPLER, "latent")),
                          *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
-        groups=group_frames("Key images: first, middle, last frame", 1070, CLIP_NOTE,
-                            "Generate: keys at frame 0, the middle, frame -1", 1560, OUTPUT_NOTE),
+        groups=group_frames("Key images: first, middle, last frame", 1150, CLIP_NOTE,
+                            "Generate: keys at frame 0, the middle, frame -1", 560, OUTPUT_NOTE,
+                            input_x=KEY_IMAGE_X, input_width=770),
     )
 
 
@@ -221,8 +224,8 @@ CONTROL_WIDGETS = {"resize_mode": "crop", "strength": 1.0, "attention_strength":
 
 
 def _control_workflow(name: str, prompt: str, input_node: NodeSpec, control_node: NodeSpec, control_socket: str,
-                      input_output: str, note: str, prefix: str) -> WorkflowSpec:
-    lora = NodeSpec(N_IC_LORA, "AVGenLoraLoader", IC_LORA, (COLUMNS[0], INPUT_Y),
+                      input_output: str, note: str, note_height: float, prefix: str) -> WorkflowSpec:
+    lora = NodeSpec(N_IC_LORA, "AVGenLoraLoader", IC_LORA, (INPUT_X, 40),
                     {"lora_name": IC_LORA_FILE, "video_strength": 1.0, "audio_strength": 1.0},
                     models=tuple(download_entries([IC_LORA_FILE])))
     core = tuple(link for link in CORE_LINKS if link != ((N_CKPT, "model"), (N_SAMPLER, "model")))
@@ -239,32 +242,32 @@ def _control_workflow(name: str, prompt: str, input_node: NodeSpec, control_node
                          ((N_CONTROL_INPUT, input_output), (N_CONTROL, control_socket)),
                          ((N_CONTROL, "latent"), (N_SAMPLER, "latent")),
                          *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
-        groups=group_frames(note, 560, CLIP_NOTE, f"Generate: {STEPS} steps following the control video", 1100,
-                            OUTPUT_NOTE),
+        groups=group_frames(note, note_height, CLIP_NOTE, f"Generate: {STEPS} steps following the control video",
+                            560, OUTPUT_NOTE, input_x=INPUT_X),
     )
 
 
 def depth_control() -> WorkflowSpec:
     prompt = ("A glossy red ball rolls slowly across a polished wooden floor toward the camera in a bright, empty "
               "gallery with white walls. The soft rumble of the rolling ball, a quiet room tone.")
-    depth = NodeSpec(N_CONTROL_INPUT, "AVGenLoadVideo", DEPTH, (COLUMNS[0], INPUT_Y + 200),
+    depth = NodeSpec(N_CONTROL_INPUT, "AVGenLoadVideo", DEPTH, (INPUT_X, 230),
                      {"video": DEPTH_NAME, "frame_limit": FRAMES, "skip_first_frames": 0, "select_every_nth": 1})
-    encode = NodeSpec(N_CONTROL, "AVGenDepthEncode", DEPTH_ENCODE, (COLUMNS[2], 640),
+    encode = NodeSpec(N_CONTROL, "AVGenDepthEncode", DEPTH_ENCODE, (INPUT_X, 690),
                       {"convention": "near_bright", **CONTROL_WIDGETS}, size=(340, 330))
     return _control_workflow("avgen_depth_control", prompt, depth, encode, "depth", "frames",
-                             "IC-LoRA (loras/) + depth video (input folder)", "AVGen/depth_control")
+                             "IC-LoRA (loras/) + depth video (input folder)", 1080, "AVGen/depth_control")
 
 
 def pose_control() -> WorkflowSpec:
     prompt = ("A dancer in a yellow jacket stands on a sunny rooftop and slowly raises one arm, then the other, "
               "until both hands reach for the sky, city skyline behind. Light wind, distant traffic, cheering.")
-    keypoints = NodeSpec(N_CONTROL_INPUT, "AVGenLoadPoseKeypoints", POSE_FILE, (COLUMNS[0], INPUT_Y + 200),
+    keypoints = NodeSpec(N_CONTROL_INPUT, "AVGenLoadPoseKeypoints", POSE_FILE, (INPUT_X, 230),
                          {"keypoints": POSE_NAME})
-    encode = NodeSpec(N_CONTROL, "AVGenPoseEncode", POSE_ENCODE, (COLUMNS[2], 640),
+    encode = NodeSpec(N_CONTROL, "AVGenPoseEncode", POSE_ENCODE, (INPUT_X, 380),
                       {"key_positions": POSE_KEY_POSITIONS, "unit": "fraction", "body": True, "hands": True,
                        "face": True, "min_confidence": 0.0, **CONTROL_WIDGETS}, size=(340, 470))
     return _control_workflow("avgen_pose_control", prompt, keypoints, encode, "pose_keypoints", "pose_keypoints",
-                             "IC-LoRA (loras/) + key poses (input folder)", "AVGen/pose_control")
+                             "IC-LoRA (loras/) + key poses (input folder)", 910, "AVGen/pose_control")
 
 
 

@@ -9,8 +9,8 @@ from comfyui_avgen.runner.workflow_builder import GroupSpec, NodeSpec, WorkflowS
 from comfyui_avgen.tiny.builtin import BUILTIN_NAME
 from example_media import AUDIO_NAME
 from workflow_parts import (
-    AUDIO, COLUMNS, GENERATE_COLOR, GROUP_FONT, GROUP_TOP, INPUT_COLOR, INPUT_Y, MODELS_COLOR, MODELS_GROUP, N_CKPT,
-    N_CLIP, N_GEMMA, N_LOAD, N_PROMPT, N_SAMPLER, OUTPUT_COLOR, SAMPLER, SEED, SETUP_COLOR, TINY, TINY_GUIDANCE,
+    AUDIO, COLUMNS, GENERATE_COLOR, GROUP_FONT, GROUP_TOP, INPUT_COLOR, INPUT_X, INPUT_Y, MODELS_COLOR, MODELS_GROUP,
+    N_CKPT, N_CLIP, N_GEMMA, N_LOAD, N_PROMPT, N_SAMPLER, OUTPUT_COLOR, SAMPLER, SEED, SETUP_COLOR, TINY, TINY_GUIDANCE,
     link_specs, loader_nodes, tiny_clip,
 )
 
@@ -58,28 +58,29 @@ CORE = (
 )
 
 
-def _groups(input_note: str | None, input_height: float, shots_note: str | None, output_note: str
-            ) -> tuple[GroupSpec, ...]:
-    groups = [GroupSpec(MODELS_GROUP, (COLUMNS[0] - 20, GROUP_TOP, 370, 520), MODELS_COLOR, GROUP_FONT)]
+def _groups(input_note: str | None, input_height: float, shots_note: str | None, output_note: str,
+            input_x: float | None = None) -> tuple[GroupSpec, ...]:
+    """Like workflow_parts.group_frames: the input group below the models, or from `input_x` left of them."""
+    groups = [GroupSpec(MODELS_GROUP, (COLUMNS[0] - 20, GROUP_TOP, 370, 560), MODELS_COLOR, GROUP_FONT)]
     if input_note:
-        groups.append(GroupSpec(input_note, (COLUMNS[0] - 20, INPUT_Y - 60, 370, input_height), INPUT_COLOR,
-                                GROUP_FONT))
-    groups += [GroupSpec(f"Prompt + one chunk: {CHUNK_FRAMES} frames", (COLUMNS[1] - 20, GROUP_TOP, 380, 680),
+        frame = (COLUMNS[0] - 20, INPUT_Y - 60) if input_x is None else (input_x - 20, GROUP_TOP)
+        groups.append(GroupSpec(input_note, (*frame, 370, input_height), INPUT_COLOR, GROUP_FONT))
+    groups += [GroupSpec(f"Prompt + one chunk: {CHUNK_FRAMES} frames", (COLUMNS[1] - 20, GROUP_TOP, 380, 750),
                          SETUP_COLOR, GROUP_FONT),
                GroupSpec(f"Each chunk: {TINY.steps} steps, seed + chunk", (COLUMNS[2] - 20, GROUP_TOP, 360, 620),
                          GENERATE_COLOR, GROUP_FONT)]
     if shots_note:
-        groups.append(GroupSpec(shots_note, (SHOT_COLUMN - 20, GROUP_TOP, 360, 1020), SETUP_COLOR, GROUP_FONT))
+        groups.append(GroupSpec(shots_note, (SHOT_COLUMN - 20, GROUP_TOP, 360, 1050), SETUP_COLOR, GROUP_FONT))
     groups.append(GroupSpec(output_note, (OUTPUT_COLUMN - 20, GROUP_TOP, 400, 520), OUTPUT_COLOR, GROUP_FONT))
     return tuple(groups)
 
 
 def long_multishot() -> WorkflowSpec:
-    shots = [NodeSpec(n, "AVGenShot", title, (SHOT_COLUMN, 40 + 320 * i),
+    shots = [NodeSpec(n, "AVGenShot", title, (SHOT_COLUMN, 40 + 340 * i),
                       {"prompt": "" if i == 0 else prompt, "seconds": seconds, "transition": transition},
                       size=(340, 280))
              for i, (n, title, (prompt, seconds, transition)) in enumerate(zip(N_SHOTS, SHOTS, SHOT_SPECS))]
-    camera = NodeSpec(N_CAMERA, "AVGenCameraPath", CAMERA, (COLUMNS[0], INPUT_Y),
+    camera = NodeSpec(N_CAMERA, "AVGenCameraPath", CAMERA, (INPUT_X, 40),
                       {"preset": "truck_left", "distance": 0.3, "easing": "smooth", "frames": 72,
                        "fps": TINY.fps}, size=(340, 480))
     return WorkflowSpec(
@@ -92,8 +93,8 @@ def long_multishot() -> WorkflowSpec:
                          ((N_CAMERA, "camera_path"), (N_SHOTS[2], "camera_path")),
                          ((N_SHOTS[2], "shots"), (N_LONG, "shots")),
                          ((N_GEMMA, "text_encoder"), (N_LONG, "text_encoder"))),
-        groups=_groups("Camera move for shot 3 (truck left)", 560,
-                       "Shots: 3 s, cut, 2 s, smooth, 3 s", "8 s in chunks, streamed into the mp4"),
+        groups=_groups("Camera move for shot 3 (truck left)", 580,
+                       "Shots: 3 s, cut, 2 s, smooth, 3 s", "8 s in chunks, streamed into the mp4", input_x=INPUT_X),
     )
 
 

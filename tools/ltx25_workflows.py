@@ -13,9 +13,9 @@ from multipass_workflows import (
     UPSAMPLE, UPSCALER, two_stage_groups, two_stage_links, two_stage_nodes,
 )
 from workflow_parts import (
-    AUDIO_DECODE, CKPT, COLUMNS, GEMMA, GENERATE_COLOR, GROUP_FONT, GROUP_TOP, INPUT_Y, MODELS_COLOR, N_ADEC, N_CKPT,
-    N_CLIP, N_ENCODE, N_GEMMA, N_LOAD, N_PROMPT, N_SAMPLER, N_SAVE, N_VDEC, OUTPUT_COLOR, OUTPUT_NOTE, SAMPLER, SAVE,
-    SEED, SETUP_COLOR, SUNSET_PROMPT, VIDEO_DECODE, first_frame_nodes, link_specs, prompt_and_clip, sampler_node,
+    AUDIO_DECODE, CKPT, COLUMNS, GEMMA, GENERATE_COLOR, GROUP_FONT, GROUP_TOP, INPUT_X, INPUT_Y, MODELS_COLOR, N_ADEC,
+    N_CKPT, N_CLIP, N_ENCODE, N_GEMMA, N_LOAD, N_PROMPT, N_SAMPLER, N_SAVE, N_VDEC, OUTPUT_COLOR, OUTPUT_NOTE, SAMPLER,
+    SAVE, SEED, SETUP_COLOR, SUNSET_PROMPT, VIDEO_DECODE, first_frame_nodes, link_specs, prompt_and_clip, sampler_node,
 )
 
 TRANSFORMER_FILE = "ltx-2.5-22b-distilled-transformer-bf16.safetensors"
@@ -49,7 +49,7 @@ def ltx25_loaders(transformer: str = TRANSFORMER_FILE) -> list[NodeSpec]:
                  {"ckpt_name": transformer, "vae_name": VIDEO_VAE_FILE, "dtype": "auto", "device": "auto",
                   "audio_vae_name": AUDIO_VAE_FILE},
                  models=tuple(download_entries(files))),
-        NodeSpec(N_GEMMA, "AVGenTextEncoderLoader", GEMMA, (COLUMNS[0], 340),
+        NodeSpec(N_GEMMA, "AVGenTextEncoderLoader", GEMMA, (COLUMNS[0], 350),
                  {"gemma": TEXT_ENCODER_FILE, "dtype": "auto", "device": "auto", "keep_loaded": False},
                  models=tuple(download_entries([TEXT_ENCODER_FILE]))),
     ]
@@ -64,10 +64,10 @@ def _tail(prefix: str) -> list[NodeSpec]:
 
 def ltx25_text_to_audio_video() -> WorkflowSpec:
     duration = [
-        NodeSpec(N_DURATION_HEAD, "AVGenDurationHeadLoader", DURATION_HEAD, (COLUMNS[0], INPUT_Y + 40),
+        NodeSpec(N_DURATION_HEAD, "AVGenDurationHeadLoader", DURATION_HEAD, (COLUMNS[0], INPUT_Y),
                  {"duration_head": DURATION_HEAD_FILE, "device": "cpu"},
                  models=tuple(download_entries([DURATION_HEAD_FILE]))),
-        NodeSpec(N_DURATION, "AVGenPredictDuration", DURATION, (COLUMNS[0], INPUT_Y + 180),
+        NodeSpec(N_DURATION, "AVGenPredictDuration", DURATION, (COLUMNS[0], INPUT_Y + 200),
                  {"fps": 24.0, "min_seconds": 1.0, "max_seconds": 10.0}),
     ]
     clip = prompt_and_clip(T2AV_PROMPT, width=HALF_WIDTH, height=HALF_HEIGHT)
@@ -78,7 +78,7 @@ def ltx25_text_to_audio_video() -> WorkflowSpec:
                          ((N_DURATION_HEAD, "duration_head"), (N_DURATION, "duration_head")),
                          ((N_PROMPT, "conditioning"), (N_DURATION, "conditioning")),
                          ((N_DURATION, "frames"), (N_CLIP, "frames"))),
-        groups=two_stage_groups("Duration head (model_patches/): clip length", 330,
+        groups=two_stage_groups("Duration head (model_patches/): clip length", 440,
                                 f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})",
                                 STAGE_1_NOTE, 560, STAGE_2_NOTE, models_note=MODELS_NOTE, models_height=560),
     )
@@ -95,9 +95,10 @@ def ltx25_image_to_audio_video() -> WorkflowSpec:
                          ((N_CKPT, "video_vae"), (N_ENCODE, "video_vae")),
                          ((N_LOAD, "image"), (N_ENCODE, "image")),
                          ((N_ENCODE, "image_latent"), (N_CLIP, "first_frame"))),
-        groups=two_stage_groups("Start image (re-encoded at full size in stage 2)", 430,
+        groups=two_stage_groups("Start image (re-encoded at full size in stage 2)", 650,
                                 f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})",
-                                STAGE_1_NOTE, 560, STAGE_2_NOTE, models_note=MODELS_NOTE, models_height=560),
+                                STAGE_1_NOTE, 560, STAGE_2_NOTE, models_note=MODELS_NOTE, models_height=560,
+                                input_x=INPUT_X),
     )
 
 
@@ -115,7 +116,7 @@ DFR_PASS = {"steps": 8, "denoise": 1.0, "sampler": "euler"}
 def _dfr_nodes() -> list[NodeSpec]:
     x = DFR_COLUMNS
     return [
-        NodeSpec(N_DISTILLED_LORA, "AVGenLoraLoader", DISTILLED_LORA, (x[0], 600),
+        NodeSpec(N_DISTILLED_LORA, "AVGenLoraLoader", DISTILLED_LORA, (x[0], INPUT_Y),
                  {"lora_name": DISTILLED_LORA_FILE, "video_strength": 1.0, "audio_strength": 1.0},
                  models=tuple(download_entries([DISTILLED_LORA_FILE]))),
         NodeSpec(N_KEYFRAME_SLOTS, "AVGenGeneratedKeyframes", KEYFRAME_SLOTS, (x[2], 40),
@@ -125,17 +126,17 @@ def _dfr_nodes() -> list[NodeSpec]:
         NodeSpec(N_UPSCALER, "AVGenLatentUpsamplerLoader", UPSCALER, (x[3], 40),
                  {"upscale_model": UPSCALER_FILE, "dtype": "auto", "device": "auto"},
                  models=tuple(download_entries([UPSCALER_FILE]))),
-        NodeSpec(N_UPSAMPLE, "AVGenDFRSpatialUpsample", UPSAMPLE, (x[3], 220),
+        NodeSpec(N_UPSAMPLE, "AVGenDFRSpatialUpsample", UPSAMPLE, (x[3], 230),
                  {"audio": "refine", "detailing_reference": False}),
-        NodeSpec(N_REFINE, "AVGenDFRSampler", REFINE, (x[3], 420),
+        NodeSpec(N_REFINE, "AVGenDFRSampler", REFINE, (x[3], 440),
                  {"seed": SEED + 1, "schedule": "distilled_stage2", **DFR_PASS}),
         NodeSpec(N_TEMPORAL_UPSCALER, "AVGenLatentUpsamplerLoader", TEMPORAL_UPSCALER, (x[4], 40),
                  {"upscale_model": TEMPORAL_UPSCALER_FILE, "dtype": "auto", "device": "auto"},
                  models=tuple(download_entries([TEMPORAL_UPSCALER_FILE]))),
-        NodeSpec(N_TEMPORAL_ROUND, "AVGenDFRTemporalRound", TEMPORAL_ROUND, (x[4], 220), {"seed": SEED, "round": 1}),
+        NodeSpec(N_TEMPORAL_ROUND, "AVGenDFRTemporalRound", TEMPORAL_ROUND, (x[4], 230), {"seed": SEED, "round": 1}),
         NodeSpec(N_TRIM, "AVGenDFRTrim", TRIM, (x[4], 500)),
         NodeSpec(N_VDEC, "AVGenVideoDecode", VIDEO_DECODE, (x[5], 40), {"tiling": "auto"}),
-        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[5], 320)),
+        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[5], 330)),
         NodeSpec(N_SAVE, "AVGenAudioSyncSave", SAVE, (x[6], 40), {"filename_prefix": "AVGen/ltx25_dfr", "crf": 19}),
     ]
 
@@ -176,7 +177,7 @@ def _dfr_groups() -> tuple[GroupSpec, ...]:
     frame = lambda column, width, height: (x[column] - 20, GROUP_TOP, width, height)
     return (
         GroupSpec("Models: dev transformer + distilled LoRA", frame(0, 370, 840), MODELS_COLOR, GROUP_FONT),
-        GroupSpec(f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})", frame(1, 380, 680), SETUP_COLOR,
+        GroupSpec(f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})", frame(1, 380, 750), SETUP_COLOR,
                   GROUP_FONT),
         GroupSpec("Stage 1: keyframe slots, 8 distilled steps", frame(2, 360, 600), GENERATE_COLOR, GROUP_FONT),
         GroupSpec("Stage 2: video + keyframes x2, 3 steps", frame(3, 380, 720), GENERATE_COLOR, GROUP_FONT),

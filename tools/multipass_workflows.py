@@ -9,8 +9,8 @@ from comfyui_avgen.tiny.builtin import BUILTIN_NAME, BUILTIN_UPSCALER_NAME
 from example_media import VIDEO_NAME
 from workflow_parts import (
     AUDIO_DECODE, AUDIO_ENCODE, COLUMNS, CORE_LINKS, FRAMES, GENERATED_AUDIO_LINKS, GENERATED_VIDEO_LINKS,
-    GENERATE_COLOR, GROUP_FONT, GROUP_TOP, HEIGHT, INPUT_Y, KEY_PROMPT, MODELS_COLOR, N_ADEC, N_CKPT, N_CLIP,
-    N_ENCODE, N_KEYS, N_LOAD, N_PROMPT, N_SAMPLER, N_SAVE, N_VDEC, OUTPUT_COLOR, OUTPUT_NOTE, SAVE, SEED, STEPS,
+    GENERATE_COLOR, GROUP_FONT, GROUP_TOP, HEIGHT, INPUT_X, KEY_IMAGE_X, KEY_PROMPT, MODELS_COLOR, N_ADEC, N_CKPT,
+    N_CLIP, N_ENCODE, N_KEYS, N_LOAD, N_PROMPT, N_SAMPLER, N_SAVE, N_VDEC, OUTPUT_COLOR, OUTPUT_NOTE, SAVE, SEED, STEPS,
     SUNSET_PROMPT, TINY, TINY_GUIDANCE, VIDEO, VIDEO_DECODE, VIDEO_ENCODE, WIDTH, decoder_nodes, first_frame_nodes,
     group_frames, key_nodes, link_specs, loader_nodes, prompt_and_clip, sampler_node, save_node, tiny_clip,
 )
@@ -23,11 +23,11 @@ def retake() -> WorkflowSpec:
     prompt = ("A red rubber ball bounces across a sunny lawn and a small dog runs into view to chase it; the dog barks "
               "twice, quiet outdoor ambience and a light breeze.")
     nodes = [
-        NodeSpec(N_LOAD, "AVGenLoadVideo", VIDEO, (COLUMNS[0], INPUT_Y),
+        NodeSpec(N_LOAD, "AVGenLoadVideo", VIDEO, (INPUT_X, 40),
                  {"video": VIDEO_NAME, "frame_limit": FRAMES, "skip_first_frames": 0, "select_every_nth": 1}),
-        NodeSpec(N_ENCODE, "AVGenVideoEncode", VIDEO_ENCODE, (COLUMNS[2], 640), {"resize_mode": "crop", "keep": False}),
-        NodeSpec(N_AUDIO_ENCODE, "AVGenAudioEncode", AUDIO_ENCODE, (COLUMNS[2], 820), {"keep": False}),
-        NodeSpec(N_RETAKE, "AVGenRetake", RETAKE, (COLUMNS[2], 960),
+        NodeSpec(N_ENCODE, "AVGenVideoEncode", VIDEO_ENCODE, (INPUT_X, 500), {"resize_mode": "crop", "keep": False}),
+        NodeSpec(N_AUDIO_ENCODE, "AVGenAudioEncode", AUDIO_ENCODE, (INPUT_X, 710), {"keep": False}),
+        NodeSpec(N_RETAKE, "AVGenRetake", RETAKE, (COLUMNS[2], 640),
                  {"start": 2.0, "end": 3.5, "unit": "seconds", "regenerate": "video and audio", "soft_edge": 0.25}),
     ]
     return WorkflowSpec(
@@ -45,9 +45,10 @@ def retake() -> WorkflowSpec:
                          ((N_AUDIO_ENCODE, "latent"), (N_RETAKE, "latent")),
                          ((N_RETAKE, "latent"), (N_SAMPLER, "latent")),
                          *GENERATED_VIDEO_LINKS, *GENERATED_AUDIO_LINKS),
-        groups=group_frames("Source clip: video + its sound (input folder)", 290,
+        groups=group_frames("Source clip: video + its sound (input folder)", 900,
                             "Prompt (the new span) + clip (fps from the video)",
-                            f"Retake 2.0-3.5 s, then {STEPS} steps; the rest is kept", 1160, OUTPUT_NOTE),
+                            f"Retake 2.0-3.5 s, then {STEPS} steps; the rest is kept", 880, OUTPUT_NOTE,
+                            input_x=INPUT_X),
     )
 
 
@@ -64,13 +65,13 @@ def extend() -> WorkflowSpec:
     nodes = [
         sampler_node(steps=TINY.steps, schedule="dev_token_shift", **TINY_GUIDANCE),
         NodeSpec(N_EXTEND, "AVGenExtend", EXTEND, (x[3], 40), {"seconds": 1.0, "overlap_frames": OVERLAP}),
-        NodeSpec(N_NEXT, "AVGenSampler", NEXT, (x[3], 260),
+        NodeSpec(N_NEXT, "AVGenSampler", NEXT, (x[3], 280),
                  {"seed": SEED + 1, "steps": TINY.steps, "schedule": "dev_token_shift", "denoise": 1.0,
                   **TINY_GUIDANCE}),
         NodeSpec(N_VDEC, "AVGenVideoDecode", VIDEO_DECODE, (x[4], 40), {"tiling": "auto"}),
-        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[4], 320)),
+        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[4], 330)),
         NodeSpec(N_NEXT_VDEC, "AVGenVideoDecode", NEXT_VIDEO_DECODE, (x[4], 480), {"tiling": "auto"}),
-        NodeSpec(N_NEXT_ADEC, "AVGenAudioDecode", NEXT_AUDIO_DECODE, (x[4], 760)),
+        NodeSpec(N_NEXT_ADEC, "AVGenAudioDecode", NEXT_AUDIO_DECODE, (x[4], 770)),
         NodeSpec(N_JOIN, "AVGenJoin", JOIN, (x[5], 40), {"fps": TINY.fps, "overlap_frames": OVERLAP}),
         NodeSpec(N_SAVE, "AVGenAudioSyncSave", SAVE, (x[6], 40), {"filename_prefix": "AVGen/extend", "crf": 19}),
     ]
@@ -96,7 +97,7 @@ def extend() -> WorkflowSpec:
                          ((N_VDEC, "fps"), (N_JOIN, "fps")), ((N_VDEC, "fps"), (N_SAVE, "fps"))),
         groups=(*group_frames(None, 0, f"AVGen-Tiny prompt + first clip: {TINY.frames} frames",
                               f"First clip: {TINY.steps} steps", 560, OUTPUT_NOTE)[:-1],
-                GroupSpec(f"Next clip from the last {OVERLAP} frames", (x[3] - 20, GROUP_TOP, 360, 780),
+                GroupSpec(f"Next clip from the last {OVERLAP} frames", (x[3] - 20, GROUP_TOP, 360, 820),
                           GENERATE_COLOR, GROUP_FONT),
                 GroupSpec("Decode both clips, join them, save", (x[4] - 20, GROUP_TOP, 1160, 980), OUTPUT_COLOR,
                           GROUP_FONT)),
@@ -125,15 +126,15 @@ def two_stage_nodes(upscaler: str, lora: str | None, refine_widgets: dict, prefi
                       {"upscale_model": upscaler, "dtype": "auto", "device": "auto"},
                       models=tuple(download_entries([upscaler])))]
     if lora:
-        nodes.append(NodeSpec(N_DISTILLED_LORA, "AVGenLoraLoader", DISTILLED_LORA, (x[3], 200),
+        nodes.append(NodeSpec(N_DISTILLED_LORA, "AVGenLoraLoader", DISTILLED_LORA, (x[3], 230),
                               {"lora_name": lora, "video_strength": 1.0, "audio_strength": 1.0},
                               models=tuple(download_entries([lora]))))
     nodes += [
-        NodeSpec(N_UPSAMPLE, "AVGenLatentUpsample", UPSAMPLE, (x[3], 400),
+        NodeSpec(N_UPSAMPLE, "AVGenLatentUpsample", UPSAMPLE, (x[3], 420),
                  {"audio": "keep", "ic_lora_guides": "keep", "frames_per_chunk": DEFAULT_FRAMES_PER_CHUNK}),
         NodeSpec(N_REFINE, "AVGenSampler", REFINE, (x[4], 40), {"seed": SEED + 1, **refine_widgets}),
         NodeSpec(N_VDEC, "AVGenVideoDecode", VIDEO_DECODE, (x[5], 40), {"tiling": "auto"}),
-        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[5], 320)),
+        NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (x[5], 330)),
         NodeSpec(N_SAVE, "AVGenAudioSyncSave", SAVE, (x[6], 40), {"filename_prefix": prefix, "crf": 19}),
     ]
     return nodes
@@ -165,12 +166,12 @@ def two_stage_links(stage_1_latent: tuple[int, str], lora: bool) -> tuple:
 
 
 def two_stage_groups(input_note: str | None, input_height: float, clip_note: str, stage_1_note: str,
-                      stage_1_height: float, stage_2_note: str, **models) -> tuple[GroupSpec, ...]:
-    """The single-pass groups (`models`: group_frames' models_note / models_height) with the upsample and stage-2
-    columns, decoders and save one column right."""
+                      stage_1_height: float, stage_2_note: str, **frames) -> tuple[GroupSpec, ...]:
+    """The single-pass groups (`frames`: group_frames' models_note / models_height / input_x / input_width) with the
+    upsample and stage-2 columns, decoders and save one column right."""
     x = TWO_STAGE_COLUMNS
     groups = group_frames(input_note, input_height, clip_note, stage_1_note, stage_1_height, OUTPUT_NOTE,
-                          **models)[:-1]
+                          **frames)[:-1]
     return (*groups,
             GroupSpec("Upscaler (latent_upscale_models/) + upsample", (x[3] - 20, GROUP_TOP, 380, 680), MODELS_COLOR,
                       GROUP_FONT),
@@ -208,9 +209,9 @@ def two_stage_image_to_audio_video() -> WorkflowSpec:
                          ((N_CKPT, "video_vae"), (N_ENCODE, "video_vae")),
                          ((N_LOAD, "image"), (N_ENCODE, "image")),
                          ((N_ENCODE, "image_latent"), (N_CLIP, "first_frame"))),
-        groups=two_stage_groups("Start image (re-encoded at full size in stage 2)", 430,
+        groups=two_stage_groups("Start image (re-encoded at full size in stage 2)", 650,
                                  f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})", STAGE_1_NOTE, 560,
-                                 STAGE_2_NOTE),
+                                 STAGE_2_NOTE, input_x=INPUT_X),
     )
 
 
@@ -222,8 +223,9 @@ def two_stage_keyframes() -> WorkflowSpec:
         nodes=tuple(loader_nodes() + keys[:3] + prompt_and_clip(KEY_PROMPT, width=HALF_WIDTH, height=HALF_HEIGHT)
                     + [sampler_node()] + keys[3:] + tail),
         links=link_specs(*two_stage_links((N_KEYS[-1], "latent"), lora=True), *key_links),
-        groups=two_stage_groups("Key images: first, middle, last frame", 1070,
+        groups=two_stage_groups("Key images: first, middle, last frame", 1150,
                                  f"Prompt + clip at half size ({HALF_WIDTH}x{HALF_HEIGHT})",
-                                 "Stage 1: keys at frame 0, the middle, frame -1", 1560, STAGE_2_NOTE),
+                                 "Stage 1: keys at frame 0, the middle, frame -1", 560, STAGE_2_NOTE,
+                                 input_x=KEY_IMAGE_X, input_width=770),
     )
 

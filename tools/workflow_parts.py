@@ -29,7 +29,8 @@ COLUMNS = (0, 400, 800, 1200, 1600)
 MODELS_COLOR, INPUT_COLOR, SETUP_COLOR, GENERATE_COLOR, OUTPUT_COLOR = (
     "#8A6FB5", "#3F8FA8", "#4F8F5F", "#B5645A", "#3F9F8A")
 
-GROUP_TOP, INPUT_Y = -30, 570  # group frames start above the first node row; input nodes sit below the models
+GROUP_TOP, INPUT_Y = -30, 620  # group frames start above the first node row; short inputs sit below the models
+INPUT_X = COLUMNS[0] - 400  # tall inputs (images, videos, ...) get a column left of the models instead
 GROUP_FONT = 16  # group titles are one line: at most ~45 characters for a 370 wide group
 MODELS_GROUP = "Models: checkpoints/ + text_encoders/ folders"
 
@@ -39,7 +40,7 @@ def loader_nodes(checkpoint: str = CHECKPOINT, text_encoder: str = TEXT_ENCODER)
         NodeSpec(N_CKPT, "AVGenCheckpointLoader", CKPT, (COLUMNS[0], 40),
                  {"ckpt_name": checkpoint, "vae_name": "(from checkpoint)", "dtype": "auto", "device": "auto"},
                  models=tuple(download_entries([checkpoint]))),
-        NodeSpec(N_GEMMA, "AVGenTextEncoderLoader", GEMMA, (COLUMNS[0], 310),
+        NodeSpec(N_GEMMA, "AVGenTextEncoderLoader", GEMMA, (COLUMNS[0], 350),
                  {"gemma": text_encoder, "dtype": "auto", "device": "auto", "keep_loaded": False},
                  models=tuple(download_entries([text_encoder]))),
     ]
@@ -49,7 +50,7 @@ def prompt_and_clip(prompt: str, negative: str = NEGATIVE, **clip_widgets) -> li
     return [
         NodeSpec(N_PROMPT, "AVGenTextEncode", PROMPT, (COLUMNS[1], 40),
                  {"prompt": prompt, "negative_prompt": negative}, size=(340, 290)),
-        NodeSpec(N_CLIP, "AVGenEmptyAVLatent", CLIP, (COLUMNS[1], 370),
+        NodeSpec(N_CLIP, "AVGenEmptyAVLatent", CLIP, (COLUMNS[1], 440),
                  {"width": WIDTH, "height": HEIGHT, "frames": FRAMES, "seconds": 0.0, "fps": FPS, "batch_size": 1,
                   **clip_widgets}),
     ]
@@ -65,7 +66,7 @@ def decoder_nodes(video: bool = True, audio: bool = True) -> list[NodeSpec]:
     if video:
         nodes.append(NodeSpec(N_VDEC, "AVGenVideoDecode", VIDEO_DECODE, (COLUMNS[3], 40), {"tiling": "auto"}))
     if audio:
-        nodes.append(NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (COLUMNS[3], 320)))
+        nodes.append(NodeSpec(N_ADEC, "AVGenAudioDecode", AUDIO_DECODE, (COLUMNS[3], 330)))
     return nodes
 
 
@@ -100,14 +101,16 @@ GENERATED_AUDIO_LINKS = (
 
 def group_frames(input_note: str | None, input_height: float, clip_note: str, generate_note: str,
                  generate_height: float, output_note: str, models_note: str = MODELS_GROUP,
-                 models_height: float = 520) -> tuple[GroupSpec, ...]:
-    """Models | inputs (below the models) | prompt + clip | generate | decode + save, left to right."""
+                 models_height: float = 560, input_x: float | None = None,
+                 input_width: float = 370) -> tuple[GroupSpec, ...]:
+    """Models | inputs (below the models, or from `input_x` left of them) | prompt + clip | generate | decode + save,
+    left to right."""
     groups = [GroupSpec(models_note, (COLUMNS[0] - 20, GROUP_TOP, 370, models_height), MODELS_COLOR, GROUP_FONT)]
     if input_note:
-        groups.append(GroupSpec(input_note, (COLUMNS[0] - 20, INPUT_Y - 60, 370, input_height), INPUT_COLOR,
-                                GROUP_FONT))
+        frame = (COLUMNS[0] - 20, INPUT_Y - 60) if input_x is None else (input_x - 20, GROUP_TOP)
+        groups.append(GroupSpec(input_note, (*frame, input_width, input_height), INPUT_COLOR, GROUP_FONT))
     return (*groups,
-            GroupSpec(clip_note, (COLUMNS[1] - 20, GROUP_TOP, 380, 680), SETUP_COLOR, GROUP_FONT),
+            GroupSpec(clip_note, (COLUMNS[1] - 20, GROUP_TOP, 380, 750), SETUP_COLOR, GROUP_FONT),
             GroupSpec(generate_note, (COLUMNS[2] - 20, GROUP_TOP, 360, generate_height), GENERATE_COLOR, GROUP_FONT),
             GroupSpec(output_note, (COLUMNS[3] - 20, GROUP_TOP, 760, 500), OUTPUT_COLOR, GROUP_FONT))
 
@@ -142,8 +145,8 @@ SUNSET_PROMPT = ("The sun slowly sinks behind layered purple hills while the sky
 def first_frame_nodes(width: int, height: int) -> list[NodeSpec]:
     """The start image and its encoder at the clip's size."""
     return [
-        NodeSpec(N_LOAD, "AVGenLoadImage", IMAGE, (COLUMNS[0], INPUT_Y), {"image": IMAGE_NAME}),
-        NodeSpec(N_ENCODE, "AVGenImageEncode", FIRST_FRAME, (COLUMNS[0], INPUT_Y + 170),
+        NodeSpec(N_LOAD, "AVGenLoadImage", IMAGE, (INPUT_X, 40), {"image": IMAGE_NAME}),
+        NodeSpec(N_ENCODE, "AVGenImageEncode", FIRST_FRAME, (INPUT_X, 420),
                  {"width": width, "height": height, "resize_mode": "crop", "crf": 33}),
     ]
 
@@ -152,6 +155,7 @@ def first_frame_nodes(width: int, height: int) -> list[NodeSpec]:
 # Keyframes: three images pinned to the first, middle and last frame (chained keyframe nodes).
 KEY_IMAGES, KEY_NODES = ("First image", "Middle image", "Last image"), ("First key", "Middle key", "Last key")
 N_KEY_IMAGES, N_KEYS = (31, 32, 33), (34, 35, 36)
+KEY_IMAGE_X = INPUT_X - 400  # the images, each beside its keyframe node, left of the models
 KEY_POSITIONS = ((0.0, "frames"), (0.5, "fraction"), (-1.0, "frames"))
 
 
@@ -162,9 +166,9 @@ KEY_PROMPT = ("Time-lapse of the sun sinking behind layered hills from late afte
 def key_nodes() -> tuple[list[NodeSpec], tuple]:
     """The three image loaders and chained keyframe nodes (empty latent -> first -> middle -> last key), with
     their links; the last key's latent goes to the sampler."""
-    images = [NodeSpec(n, "AVGenLoadImage", title, (COLUMNS[0], INPUT_Y + 340 * i), {"image": name})
+    images = [NodeSpec(n, "AVGenLoadImage", title, (KEY_IMAGE_X, 40 + 370 * i), {"image": name})
               for i, (n, title, name) in enumerate(zip(N_KEY_IMAGES, KEY_IMAGES, KEY_NAMES))]
-    keys = [NodeSpec(n, "AVGenKeyframe", title, (COLUMNS[2], 640 + 300 * i),
+    keys = [NodeSpec(n, "AVGenKeyframe", title, (INPUT_X, 40 + 370 * i),
                      {"position": position, "unit": unit, "strength": 1.0, "resize_mode": "crop", "crf": 33})
             for i, (n, title, (position, unit)) in enumerate(zip(N_KEYS, KEY_NODES, KEY_POSITIONS))]
     chain = ((N_CLIP, "latent"), *((n, "latent") for n in N_KEYS))

@@ -9,8 +9,10 @@ like the install of a user who has the models.
 
 The template browser lists the pack under EXTENSIONS with the label of its locales/en/main.json (GET /i18n), and its
 cards show the workflows' file names (see test_template_browser_lists_every_workflow_under_the_pack).
-For every workflows/*.json, loaded by clicking its card in the template browser (EXTENSIONS -> the pack's label):
-every node inside the view it opens with, no missing node types, no node flagged with errors,
+For every workflows/*.json, loaded by clicking its card in the template browser (EXTENSIONS -> the pack's label) in a
+laptop-sized window (VIEW_WINDOW): every node inside the view it opens with (1.35.9 restores the file's extra.ds, 1.58
+fits the view to the nodes itself), drawn at its saved size once the previews have loaded and apart from the others,
+no missing node types, no node flagged with errors,
 widgets_values as the frontend re-saves them equal to the file's, every combo value among its options, no console
 or page errors, and app.graphToPrompt().output equal to `avgen convert --to api` (see _comparable_prompt).
 Screenshots (as the workflow opens) go to $AVGEN_SCREENSHOT_DIR if set, else to pytest's temporary folder
@@ -35,7 +37,7 @@ from node_fixtures import EXAMPLE_INPUTS, REPO_ROOT, WORKFLOWS_DIR
 from comfyui_avgen import cli
 from comfyui_avgen.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, comfy_adapter
 from comfyui_avgen.runner.object_info import PACK_PYTHON_MODULE, object_info
-from comfyui_avgen.runner.workflow_builder import VIEW_AREA
+from comfyui_avgen.runner.workflow_builder import VIEW_AREA, VIEW_WINDOW
 from comfyui_avgen.runner.widgets import combo_options, ordered_inputs, widget_values_to_inputs
 
 PACK = PACK_PYTHON_MODULE.removeprefix("custom_nodes.")
@@ -149,6 +151,15 @@ def frontend(request, tmp_path_factory):
           f"404 answers: {session.server.not_found}")
 
 
+@pytest.fixture
+def laptop_window(frontend):
+    """The page resized to VIEW_WINDOW, the browser window VIEW_AREA is part of, for one test."""
+    size = frontend.page.viewport_size
+    frontend.page.set_viewport_size(dict(zip(("width", "height"), VIEW_WINDOW)))
+    yield frontend
+    frontend.page.set_viewport_size(size)
+
+
 def _docs_screenshot(session, name: str) -> None:
     """With AVGEN_UPDATE_DOCS=1, the page as it is now saved as docs/screenshots/<name> (committed with the docs)."""
     if os.environ.get("AVGEN_UPDATE_DOCS") == "1":
@@ -219,7 +230,7 @@ def test_template_browser_lists_every_workflow_under_the_pack(frontend):
 
 def _on_screen(bounds: list[float], view: dict) -> bool:
     """Whether a node's canvas box [x, y, w, h] lies, as the workflow opens, inside VIEW_AREA: the part of a laptop
-    screen's page that the frontend's side bar and top bars leave visible."""
+    screen's page (VIEW_WINDOW) that the frontend's side bar and top bars leave visible."""
     x, y, w, h = bounds
     scale, (dx, dy) = view["scale"], view["offset"]
     left, top, right, bottom = VIEW_AREA
@@ -228,8 +239,21 @@ def _on_screen(bounds: list[float], view: dict) -> bool:
             and top - 1 <= page_y and page_y + h * scale <= bottom + 1)
 
 
+def _overlapping(nodes: list[dict]) -> list[tuple[str, str]]:
+    """Pairs of node ids whose canvas boxes [x, y, w, h] (title bars included) overlap."""
+    pairs = []
+    for index, first in enumerate(nodes):
+        x, y, w, h = first["bounds"]
+        for second in nodes[index + 1:]:
+            other_x, other_y, other_w, other_h = second["bounds"]
+            if x < other_x + other_w and other_x < x + w and y < other_y + other_h and other_y < y + h:
+                pairs.append((first["id"], second["id"]))
+    return pairs
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
-def test_workflow_loads_and_converts_like_avgen(frontend, path):
+def test_workflow_loads_and_converts_like_avgen(laptop_window, path):
+    frontend = laptop_window
     workflow = json.loads(path.read_text(encoding="utf-8"))
     errors_before = len(frontend.console_errors), len(frontend.page_errors)
     blocked_before = len(frontend.blocked)
@@ -238,7 +262,10 @@ def test_workflow_loads_and_converts_like_avgen(frontend, path):
     # The frontend may ask a properties.models URL for the file's size (blocked here); nothing else leaves.
     assert set(frontend.blocked[blocked_before:]) <= downloads
     graph = frontend.inspect()
-    frontend.screenshot(frontend.screens / f"{path.stem}.png", fit=False)
+    frontend.screenshot(frontend.screens / f"{path.stem}.png", fit=False)  # after the previews have loaded
+    drawn = frontend.inspect()["nodes"]
+    assert {n["id"]: n["size"] for n in drawn} == {str(n["id"]): n["size"] for n in workflow["nodes"]}
+    assert _overlapping(drawn) == []
     # every file the workflow names is in the user's model folders: no missing-models dialog
     assert frontend.page.get_by_role("dialog").filter(has_text="Missing Models").count() == 0
 

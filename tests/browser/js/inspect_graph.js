@@ -1,5 +1,5 @@
 // The loaded graph as the frontend sees it, plus its own UI -> API conversion (app.graphToPrompt()) and the
-// canvas view: its transform (ds), its place on the page and each node's bounding box (title bar included).
+// canvas view: its transform (ds), its place on the page and each node's bounding box (title bar included) and size.
 // Returns JSON-safe data: every node's type, whether that type is registered, error flags, its
 // widgets_values as node.serialize() saves them, each combo widget's value with its options, and its
 // transient widgets: previews the frontend adds at run time (e.g. "video-preview") that are never saved
@@ -26,6 +26,7 @@ async () => {
       combos,
       transient_widgets: widgets.filter((w) => w.serialize === false && w.options?.serialize !== false).map((w) => w.name),
       bounds: Array.from(node.getBounding()),
+      size: Array.from(node.size),
     };
   });
   const canvas = window.app.canvas;
