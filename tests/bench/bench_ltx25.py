@@ -1,7 +1,7 @@
 """LTX-2.5 decode and duration-head cost (a command, not a test): the diffusion video decoder against the LTX-2.3
 convolutional decoder on one tile-sized latent, a paper estimate for a whole clip, and the duration head.
 
-    python tests/bench/bench_ltx25.py [--latent 3,8,8] [--fit-latent 3,12,12] [--repeats 3] [--budget-s 45]
+    python tests/bench/bench_ltx25.py [--latent 3,8,8] [--fit-latent 3,16,16] [--repeats 3] [--budget-s 45]
                                       [--dtype auto] [--clip 121,768,512] [--steps 2] [--skip-conv] [--skip-duration]
 
 Diffusion decoder: `DiffusionVideoDecoder` at the released widths (the official class defaults: 128 latent
@@ -508,7 +508,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latent", type=parse_dims, default=[3, 8, 8],
                         help="latent frames, height, width of the measured decode")
-    parser.add_argument("--fit-latent", type=parse_dims, default=[3, 12, 12],
+    parser.add_argument("--fit-latent", type=parse_dims, default=[3, 16, 16],
                         help="a larger latent decoded once (scaling check, memory line); empty to skip")
     parser.add_argument("--clip", type=parse_dims, default=[121, 768, 512],
                         help="frames, width, height of the estimated clip")
