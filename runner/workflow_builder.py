@@ -42,8 +42,9 @@ IMAGE_PREVIEW_HEIGHT, PREVIEW_MARGIN, EXAMPLE_VIDEO_ASPECT = 206, 10, 3 / 2
 # (~95 px) leave uncovered, with a margin.
 VIEW_WINDOW = (1366, 660)
 VIEW_AREA = (72, 104, 1350, 644)
-# Frontend 1.58.1 ignores a template's extra.ds: it fits the nodes' bounding box (title bars included, padded by 10
-# units, groups left out) into 75% of the window, centred (LGraphCanvas fitView -> DragAndScale.fitToBounds).
+# Frontend 1.58.1 ignores extra.ds for a workflow opened from the template browser (a file opened otherwise keeps it):
+# it fits the nodes' bounding box (title bars included, padded by 10 units, groups left out) into 75% of the window,
+# centred (useLitegraphService().fitView -> DragAndScale.fitToBounds).
 TEMPLATE_FIT_ZOOM, TEMPLATE_FIT_PADDING = 0.75, 10
 _ID_NAMESPACE = uuid.UUID("6f1c3a52-4b7e-4c1d-9a55-a7c0e1d2b3f4")
 
@@ -167,6 +168,7 @@ def _node_size(node: NodeSpec, node_class) -> list[float]:
 
 
 def _drawn_height(node_class, width: float) -> float:
+    """Title bar, socket rows, widgets and upload preview of a `width` wide node, with a 10 unit margin."""
     inputs = ordered_inputs(node_class)
     sockets = sum(1 for t, o in inputs.values() if not is_widget(t, o))
     rows = max(sockets, len(node_class.RETURN_TYPES))
