@@ -479,22 +479,31 @@ class AVGenTextEncoderLoader:
                 "keep_loaded": ("BOOLEAN", {
                     "default": False,
                     "tooltip": "Keep Gemma in memory between runs (faster new prompts, much more memory)."}),
-            }
+            },
+            "optional": {
+                "vram_budget_gb": ("FLOAT", {
+                    "default": 0.0, "min": 0.0, "max": 1024.0, "step": 0.5,
+                    "tooltip": "GPU memory Gemma's weights may take, in GB; the layers that do not fit stay in CPU "
+                               "memory and are streamed to the GPU one at a time (same results, slower). 0: "
+                               "automatic (ComfyUI's memory management; standalone: the runner's --vram-budget, "
+                               "else all on the device)."}),
+            },
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, gemma=None, device=None):
         return validation_result(check_text_encoder_inputs, gemma=gemma, device=device)
 
-    def load(self, gemma, dtype, device, keep_loaded):
+    def load(self, gemma, dtype, device, keep_loaded, vram_budget_gb=0.0):
         device = resolve_device(TEXT_ENCODER_LOADER, device)
+        weight_budget(TEXT_ENCODER_LOADER, vram_budget_gb)  # a bad value is named here, not at encoding
         compute_dtype = resolve_dtype(TEXT_ENCODER_LOADER, dtype, device)
         path = _text_encoder_path(gemma)
         source = _check_is_gemma(gemma, path)
         tokenizer = _tokenizer_path(gemma, path, source)
         identity = model_cache.file_key(_identity_files(path, tokenizer))
         return (TextEncoderHandle(str(path), str(tokenizer) if tokenizer else None, compute_dtype, device,
-                                  bool(keep_loaded), identity),)
+                                  bool(keep_loaded), identity, float(vram_budget_gb)),)
 
 
 NODE_CLASS_MAPPINGS = {

@@ -91,7 +91,8 @@ def _encoder_identity(encoder: TextEncoderHandle) -> str:
 
 
 def _gemma_key(encoder: TextEncoderHandle) -> str:
-    return f"{encoder.identity}|part=gemma|dtype={encoder.dtype}|device={encoder.device}"
+    return (f"{encoder.identity}|part=gemma|dtype={encoder.dtype}|device={encoder.device}"
+            f"|budget={encoder.vram_budget_gb}")
 
 
 def _check_pairing(encoder: TextEncoderHandle, model: ModelHandle) -> None:
@@ -124,9 +125,10 @@ def _gemma_source(encoder: TextEncoderHandle):
         return _source(encoder).load(encoder.dtype, device)
 
     def load():
-        """Whole on its device; inside ComfyUI (placed by its model manager) or under the runner's --vram-budget
-        on the CPU with its layers streamed. Pinned host memory only for a Gemma that stays loaded."""
-        budget = weight_budget(NODE, 0.0)
+        """Whole on its device; inside ComfyUI (placed by its model manager) or under the loader's vram_budget_gb
+        / the runner's --vram-budget on the CPU with its layers streamed. Pinned host memory only for a Gemma that
+        stays loaded."""
+        budget = weight_budget(NODE, encoder.vram_budget_gb)
         gemma = load_placed(load_on, "layers", encoder.device, budget, pin=None if encoder.keep_loaded else False)
         return place_within(gemma, budget)
 

@@ -111,6 +111,7 @@ class TextEncoderHandle:
     device: torch.device
     keep_loaded: bool
     identity: str
+    vram_budget_gb: float = 0.0  # GPU memory Gemma's weights may take (0: automatic), see models.streaming
 
 
 @dataclass(frozen=True)

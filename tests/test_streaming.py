@@ -438,3 +438,17 @@ def test_comfyui_model_manager_loads_unloads_and_forgets_a_streamed_model():
     result = subprocess.run([python, "-c", MANAGER_CHECK, comfy_dir, str(case.path), pack_site], cwd=repo,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_text_encoder_loader_budget_streams_gemma(models_dir, cache_dir):
+    with comfy_adapter.configured(models_dir=models_dir):
+        model, _, _ = AVGenCheckpointLoader().load("tiny-ltx2.safetensors", FROM_CHECKPOINT, "auto", "cpu")
+        (whole,) = AVGenTextEncoderLoader().load("gemma3_tiny", "auto", "cpu", True)
+        (budgeted,) = AVGenTextEncoderLoader().load("gemma3_tiny", "auto", "cpu", True, 1e-9)
+        for encoder, prompt in ((whole, "a red ball"), (budgeted, "a blue cube")):  # new prompts: no cache hit
+            text_encode.AVGenTextEncode().encode(encoder, model, prompt, "")
+        with pytest.raises(NodeInputError, match="AVGenTextEncoderLoader: vram_budget_gb"):
+            AVGenTextEncoderLoader().load("gemma3_tiny", "auto", "cpu", True, -1.0)
+    assert model_cache.get_or_load(text_encode._gemma_key(whole), lambda: None).block_streaming is None
+    streamed = model_cache.get_or_load(text_encode._gemma_key(budgeted), lambda: None)
+    assert streamed.block_streaming is not None and streamed.block_streaming.resident == 0
