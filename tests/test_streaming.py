@@ -22,8 +22,7 @@ from torch import nn
 from golden import compare, discover_cases
 from node_fixtures import TINY_GEMMA, TINY_LTX23, require_tiny_models
 from node_fixtures import *  # noqa: F401,F403  (models_dir, cache_dir fixtures)
-from parity.transformer25_cases import _stream as stream25
-from parity.transformer_cases import _stream as stream2
+from parity.transformer_cases import _stream as dit_stream
 
 from comfyui_avgen import cli
 from comfyui_avgen.models.checkpoint import CheckpointFile
@@ -77,12 +76,8 @@ def same(got, want) -> bool:
 def dit_run(case):
     """(model loaded on the CPU, forward of the case's inputs)."""
     x = case.inputs()
-    if case.component == "transformer":
-        path, stream = case.checkpoint, stream2
-    else:
-        path, stream = case.family_dir / case.args["checkpoint_file"], stream25
-    video, audio = stream(x, "video"), stream(x, "audio")
-    model = load_transformer(CheckpointFile(str(path)))
+    video, audio = dit_stream(x, "video"), dit_stream(x, "audio")
+    model = load_transformer(CheckpointFile(str(case.checkpoint)))
     return model, lambda: model(video, audio, case.args.get("perturbations"))
 
 

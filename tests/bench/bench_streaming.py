@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import resource
-import struct
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_models as bm  # noqa: E402
+from synthetic_checkpoint import bf16_header  # noqa: E402
 
 MANIFEST = bm.CONFIGS.parent / "manifests" / "manifest_ltx23_22b_transformer.tsv"
 PREFIX = "model.diffusion_model."
@@ -70,18 +70,10 @@ def write_checkpoint(path: Path, layers: int) -> float:
     """A bf16 safetensors file of random weights in the released layout; returns its size in GB."""
     config = bm.load_config("ltx23", layers)
     shapes = manifest_shapes(layers)
-    header: dict = {"__metadata__": {"config": json.dumps(config)}}
-    offset = 0
-    for key, shape in shapes.items():
-        size = 2 * int(torch.Size(shape).numel())
-        header[key] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    encoded = json.dumps(header).encode()
-    encoded += b" " * (-len(encoded) % 8)
+    header, offset = bf16_header(config, shapes)
     g = torch.Generator().manual_seed(0)
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
+        f.write(header)
         for shape in shapes.values():
             remaining = int(torch.Size(shape).numel())
             while remaining:
@@ -89,7 +81,7 @@ def write_checkpoint(path: Path, layers: int) -> float:
                 chunk = (torch.randn(n, generator=g) * bm.INIT_STD).to(torch.bfloat16)
                 f.write(chunk.view(torch.int16).numpy().tobytes())
                 remaining -= n
-    return (8 + len(encoded) + offset) / GB
+    return (len(header) + offset) / GB
 
 
 # --- one measured run (a subprocess) ---------------------------------------------------------------------------

@@ -33,10 +33,9 @@ def released_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     return {prefix + name: tuple(t.shape) for prefix, module in parts for name, t in module.state_dict().items()}
 
 
-def write_checkpoint(path: str, family: str, layers: int, quick: bool) -> dict:
-    """Write the file; returns its size and key count."""
-    config = bm.load_config(family, layers, quick)
-    shapes = released_shapes(config)
+def bf16_header(config: dict, shapes: dict[str, tuple[int, ...]]) -> tuple[bytes, int]:
+    """(safetensors header bytes with its length prefix, data bytes) for bf16 tensors of `shapes` laid out in order,
+    with the checkpoint `config` as metadata."""
     header: dict = {"__metadata__": {"config": json.dumps(config)}}
     offset = 0
     for key, shape in shapes.items():
@@ -45,10 +44,17 @@ def write_checkpoint(path: str, family: str, layers: int, quick: bool) -> dict:
         offset += size
     encoded = json.dumps(header).encode()
     encoded += b" " * (-len(encoded) % 8)
+    return struct.pack("<Q", len(encoded)) + encoded, offset
+
+
+def write_checkpoint(path: str, family: str, layers: int, quick: bool) -> dict:
+    """Write the file; returns its size and key count."""
+    config = bm.load_config(family, layers, quick)
+    shapes = released_shapes(config)
+    header, offset = bf16_header(config, shapes)
     zeros = memoryview(bytes(CHUNK_BYTES))
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
+        f.write(header)
         remaining = offset
         while remaining:
             n = min(remaining, CHUNK_BYTES)

@@ -1,4 +1,5 @@
-"""Runner for `transformer` cases (full audio-video DiT forward)."""
+"""Runner for `transformer` and `transformer25` cases (full audio-video DiT forward; 2.5 adds an optional
+keyframes mask for the keyframe embedding)."""
 import functools
 
 from comfyui_avgen.models.checkpoint import CheckpointFile
@@ -15,6 +16,7 @@ def _stream(x, name):
         latent=x[f"{name}_latent"], timesteps=x[f"{name}_timesteps"], sigma=x[f"{name}_sigma"],
         positions=x[f"{name}_positions"], context=x[f"{name}_context"],
         context_mask=x.get(f"{name}_context_mask"), attention_mask=x.get(f"{name}_attention_mask"),
+        keyframes_mask=x.get(f"{name}_keyframes_mask"),
     )
 
 
@@ -29,4 +31,4 @@ def run_transformer(case):
     }
 
 
-RUNNERS = {"transformer": run_transformer}
+RUNNERS = {"transformer": run_transformer, "transformer25": run_transformer}
